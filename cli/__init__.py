@@ -1,0 +1,1 @@
+"""The ``zhnlp`` command line (installed as ``zhnlp.cli``): parse, call the library, print."""

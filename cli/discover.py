@@ -1,0 +1,99 @@
+"""``zhnlp discover-words``."""
+
+from __future__ import annotations
+
+import itertools
+
+import click
+from zhnlp.cli.output import output
+
+from zhnlp.discovery import FORMATS, NewWordMiner, NgramCounts, Rules, write_words
+from zhnlp.errors import ZhnlpError
+from zhnlp.io import check_encoding, iter_text
+
+
+@click.command("discover-words")
+@click.argument("corpus", nargs=-1, metavar="CORPUS...")
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="Encoding of the corpus files (utf-8, gb18030, gbk, big5...).")
+@click.option("--min-count", default=5, show_default=True, type=click.IntRange(1),
+              help="Candidates seen fewer times are ignored.")
+@click.option("--max-len", default=6, show_default=True, type=click.IntRange(2, 16),
+              help="Longest candidate, in units (a character, or a run of Latin letters/digits).")
+@click.option("--base", default="jieba", show_default=True,
+              help="Base lexicon: jieba, none, or a word list (word [count] per line).")
+@click.option("--all", "all_words", is_flag=True, help="Include words the base lexicon knows.")
+@click.option("--scorer", type=click.Choice(["formula", "classifier"]), default="formula",
+              show_default=True, help="Rank by the score formula or by the hybrid classifier.")
+@click.option("--min-cohesion", default=2.0, show_default=True, type=float,
+              help="Least cohesion (minimum PMI over cut points, natural log).")
+@click.option("--min-entropy", default=1.0, show_default=True, type=float,
+              help="Least branching entropy on each side (natural log).")
+@click.option("--no-rules", is_flag=True, help="Statistics only: no pattern, stop-character, "
+              "affix, compound or boundary rules.")
+@click.option("--keep-compounds", is_flag=True,
+              help="Keep candidates made of known words only (中国人民).")
+@click.option("--fragment-share", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Drop a candidate whose edges fall inside base-lexicon tokens in more than "
+              "this share of its sampled occurrences (1 turns the check off).")
+@click.option("--rules-dir", type=click.Path(file_okay=False), default=None,
+              help="A directory of rule files to use instead of the installed lexicon/.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="tsv", show_default=True,
+              help="tsv (with header), jsonl, jieba (user dictionary), pkuseg (word list).")
+@click.option("--top", type=click.IntRange(1), default=None, help="Only the K best words.")
+@click.option("-o", "--out", default=None, help="Output file (written atomically); default stdout.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Processes for encoding and counting.")
+@click.option("--save-counts", default=None, metavar="FILE",
+              help="Also save the complete n-gram counts (.npz) to merge with later corpora.")
+@click.option("--counts", "count_files", multiple=True, metavar="FILE",
+              help="Counts saved by --save-counts to add to the corpus (repeatable).")
+@click.option("--tmp-dir", default=None, help="Where the encoded corpus is kept while counting.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the classifier scorer.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int, max_len: int,
+                   base: str, all_words: bool, scorer: str, min_cohesion: float,
+                   min_entropy: float, fragment_share: float, no_rules: bool, keep_compounds: bool,
+                   rules_dir: str | None, fmt: str, top: int | None, out: str | None,
+                   workers: int, save_counts: str | None, count_files: tuple[str, ...],
+                   tmp_dir: str | None, seed: int, quiet: bool) -> None:
+    """Find new words in CORPUS files (plain, .gz or .bz2; - for stdin).
+
+    Candidates of 2 to --max-len units seen at least --min-count times are ranked by
+    score = ln(count) x min(cohesion, 10) x min(left entropy, right entropy); numerals,
+    dates, stop characters at an edge, derived forms, compounds of known words and
+    fragments of longer words are removed by the rules in lexicon/.
+
+    \b
+    Examples:
+      zhnlp discover-words corpus.txt --top 100
+      zhnlp discover-words news.txt.gz --format jieba -o userdict.txt
+      zhnlp discover-words part1.txt --save-counts part1.npz
+      zhnlp discover-words part2.txt --counts part1.npz -o words.tsv
+    """
+    if not corpus and not count_files:
+        raise click.UsageError("give at least one CORPUS file or --counts FILE")
+    encoding = check_encoding(encoding)
+    counts = [NgramCounts.load(path) for path in count_files]
+    for path, c in zip(count_files, counts):
+        if c.max_n < max_len + 1:
+            raise ZhnlpError(f"{path}: counts go up to {c.max_n} units, --max-len {max_len} "
+                             f"needs {max_len + 1}")
+    texts = (itertools.chain.from_iterable(iter_text(p, encoding, quiet=quiet) for p in corpus)
+             if corpus else None)
+    miner = NewWordMiner(min_count=min_count, max_len=max_len, base=base, all_words=all_words,
+                         scorer=scorer, min_cohesion=min_cohesion, min_entropy=min_entropy,
+                         fragment_share=fragment_share,
+                         keep_compounds=keep_compounds, complete_counts=save_counts is not None,
+                         use_rules=not no_rules,
+                         rules=Rules.load(rules_dir) if rules_dir else None, workers=workers,
+                         tmp_dir=tmp_dir, seed=seed, quiet=quiet)
+    miner.fit(texts, counts=counts)
+    words = miner.words_[:top] if top else miner.words_
+    if save_counts:
+        miner.counts_.save(save_counts)
+    with output(out) as handle:
+        write_words(words, handle, fmt)
+    if not quiet:
+        click.echo(f"{len(miner.words_)} words from {miner.counts_.total:,} units "
+                   f"({len(miner.candidates_):,} candidates)", err=True)

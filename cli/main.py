@@ -1,0 +1,52 @@
+"""Entry point of the ``zhnlp`` command: the group, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from zhnlp.cli.corpus import corpus
+from zhnlp.cli.discover import discover_words
+
+from zhnlp import __version__
+from zhnlp.errors import ZhnlpError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zhnlp")
+def cli() -> None:
+    """zhnlp: Chinese NLP from a raw corpus to new words, pretraining and CLUE fine-tuning.
+
+    \b
+    Example:
+      zhnlp corpus get reviews -o reviews.txt
+      zhnlp discover-words reviews.txt --top 50
+    """
+
+
+cli.add_command(discover_words)
+cli.add_command(corpus)
+
+
+def main() -> None:
+    """Run the command; a :class:`ZhnlpError` becomes ``error: ...`` on stderr and exit 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:  # usage errors: click's own message, exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ZhnlpError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except BrokenPipeError:  # `zhnlp ... | head`
+        sys.stderr.close()
+        sys.exit(0)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        sys.exit(1)
+    except MemoryError:
+        click.echo("error: out of memory (try --workers 1 or a larger --min-count)", err=True)
+        sys.exit(1)

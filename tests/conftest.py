@@ -1,0 +1,35 @@
+"""Shared fixtures: the real data sets of ../shared/data (tests skip with a reason without them)."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SIGHAN = DATA / "sighan2005"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not found: {path} (the shared data folder is absent)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pku_lines() -> list[str]:
+    """The raw text of the SIGHAN 2005 PKU test set, one line per sentence group."""
+    return need(SIGHAN / "pku_test.utf8").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="session")
+def pku_words() -> Path:
+    """The PKU training word list (the bakeoff's known words)."""
+    return need(SIGHAN / "pku_training_words.utf8")
+
+
+@pytest.fixture(scope="session")
+def pku_gold() -> set[str]:
+    text = need(SIGHAN / "pku_test_gold.utf8").read_text(encoding="utf-8")
+    return {unicodedata.normalize("NFKC", w) for w in text.split()}

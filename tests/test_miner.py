@@ -1,0 +1,76 @@
+"""The miner on the SIGHAN 2005 PKU test set, with the PKU training words as base lexicon."""
+
+from __future__ import annotations
+
+import pytest
+
+from zhnlp.discovery import NewWordMiner, NgramCounts
+from zhnlp.discovery.ngrams import count_corpus, encode_corpus
+
+
+@pytest.fixture(scope="module")
+def mined(pku_lines, pku_words):
+    return NewWordMiner(base=str(pku_words)).fit(pku_lines)
+
+
+def test_new_words_are_new_and_ranked(mined, pku_words):
+    known = {line.split()[0] for line in pku_words.read_text(encoding="utf-8").splitlines()
+             if line.strip()}
+    words = [w.word for w in mined.words_]
+    assert len(words) > 100
+    assert not set(words) & known
+    scores = [w.score for w in mined.words_]
+    assert scores == sorted(scores, reverse=True)
+    assert {"罢免", "拉姆斯菲尔德"} <= set(words[:50])
+
+
+def test_top_words_are_mostly_gold_words_or_names(mined, pku_gold):
+    # PKU's gold standard splits names and compounds, so a quarter is a good score here;
+    # the statistics alone, without rules, stay far below it.
+    top = [w.word for w in mined.words_[:100]]
+    precision = sum(w in pku_gold for w in top) / 100
+    assert precision >= 0.2
+
+
+def test_rules_remove_numbers_dates_and_fragments(mined, pku_lines, pku_words, pku_gold):
+    words = {w.word for w in mined.words_}
+    assert not any(w[0].isdigit() or w.endswith("年") and w[:-1].isdigit() for w in words)
+    assert "拉姆斯菲尔" not in words  # dominated by 拉姆斯菲尔德
+    plain = NewWordMiner(base=str(pku_words), use_rules=False).fit(pku_lines)
+    top = [w.word for w in plain.words_[:100]]
+    assert sum(w in pku_gold for w in top) < sum(w.word in pku_gold for w in mined.words_[:100])
+    assert mined.rejected_["date"] > 20 and mined.rejected_["fragment"] > 10
+
+
+def test_deterministic_and_workers_agree(pku_lines, pku_words, mined):
+    again = NewWordMiner(base=str(pku_words), workers=2, shard_size=20000).fit(pku_lines)
+    assert [w.word for w in again.words_] == [w.word for w in mined.words_]
+    assert [w.score for w in again.words_] == pytest.approx([w.score for w in mined.words_])
+
+
+def test_mining_from_merged_counts_equals_one_pass(pku_lines, pku_words, tmp_path):
+    half = len(pku_lines) // 2
+    paths = []
+    for i, part in enumerate((pku_lines[:half], pku_lines[half:])):
+        c = count_corpus(encode_corpus(["\n".join(part) + "\n"], str(tmp_path / f"{i}.i32")),
+                         7, 1, str(tmp_path))
+        c.save(str(tmp_path / f"{i}.npz"))
+        paths.append(str(tmp_path / f"{i}.npz"))
+    params = dict(base=str(pku_words), fragment_share=1.0)  # occurrences need the text itself
+    merged = NewWordMiner(**params).fit(counts=[NgramCounts.load(p) for p in paths])
+    whole = NewWordMiner(**params).fit(pku_lines)
+    assert [(w.word, w.count) for w in merged.words_] == [(w.word, w.count) for w in whole.words_]
+    incremental = NewWordMiner(**params).fit(pku_lines[half:], counts=[NgramCounts.load(paths[0])])
+    assert [w.word for w in incremental.words_] == [w.word for w in whole.words_]
+
+
+def test_all_words_includes_known_ones(pku_lines, pku_words):
+    m = NewWordMiner(base=str(pku_words), all_words=True).fit(pku_lines[:800])
+    assert any(w.known for w in m.words_) and any(not w.known for w in m.words_)
+
+
+def test_classifier_scorer_ranks_with_probabilities(pku_lines, pku_words):
+    m = NewWordMiner(base=str(pku_words), scorer="classifier").fit(pku_lines)
+    assert m.words_ and all(0.0 <= w.score <= 1.0 for w in m.words_)
+    formula = NewWordMiner(base=str(pku_words)).fit(pku_lines)
+    assert {w.word for w in m.words_} == {w.word for w in formula.words_}

@@ -1,0 +1,70 @@
+"""The rule files and the rules built on the base lexicon."""
+
+from __future__ import annotations
+
+import pytest
+
+from zhnlp.discovery.base import load_base
+from zhnlp.discovery.normalize import encode
+from zhnlp.discovery.rules import Rules, edge_inside, is_compound
+from zhnlp.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return Rules.load()
+
+
+@pytest.fixture(scope="module")
+def pku(pku_words):
+    return load_base(str(pku_words))
+
+
+@pytest.mark.parametrize("word,reason", [
+    ("2000年", "date"), ("12月31日", "date"), ("三千", "numeral"), ("第十二", "ordinal"),
+    ("五个", "quantity"), ("万元", "quantity"), ("百分之", "percent"), ("10点", "time"),
+    ("月1日电", "date"), ("职务的军官", "phrase"),
+])
+def test_patterns_reject_what_is_not_a_word(rules, word, reason):
+    assert rules.reject_reason(word, lambda w: False) == reason
+
+
+def test_stop_characters_only_when_the_lexicon_does_not_know_the_word(rules):
+    assert rules.reject_reason("提出了", lambda w: False) == "stop_char"
+    assert rules.reject_reason("的确", lambda w: w == "的确") is None
+    assert rules.reject_reason("罢免", lambda w: False) is None
+
+
+def test_affixes(rules, pku):
+    assert rules.reject_reason("学生们", pku.__contains__) == "affix"
+    assert rules.reject_reason("老朋友", {"朋友"}.__contains__) == "affix"
+    assert rules.reject_reason("朋友们", {"朋友"}.__contains__) == "affix"
+
+
+def test_urls_and_emails_are_cut_before_counting(rules):
+    units, runs = encode("请访问http://www.example.com/a?b=1或写信给someone@example.org谢谢",
+                         rules.cut)
+    assert "example" not in runs and "someone" not in runs and "http" not in runs
+    assert units.tolist().count(0) >= 3
+
+
+def test_compounds_of_known_words(pku):
+    assert is_compound("退出现役", pku.segment, pku.__contains__)
+    assert not is_compound("罢免", pku.segment, pku.__contains__)
+    assert not is_compound("拉姆斯菲尔德", pku.segment, pku.__contains__)
+
+
+def test_edges_inside_base_tokens(pku):
+    # 南省 inside 湖南省 / 海南省: the segmenter keeps the province whole
+    context = "原海南省东方市市委书记"
+    assert edge_inside(context, 2, 4, pku.segment)
+    assert not edge_inside(context, 1, 4, pku.segment)
+
+
+def test_bad_rule_files_name_the_file_and_line(tmp_path):
+    for name in ("stop_chars.txt", "affixes.txt"):
+        (tmp_path / name).write_text("# empty\n", encoding="utf-8")
+    (tmp_path / "patterns.txt").write_text("# c\nnum\tword\t^[0-9]+$\nbad\tword\t([\n",
+                                           encoding="utf-8")
+    with pytest.raises(InputError, match=r"patterns.txt:3: bad regex"):
+        Rules.load(str(tmp_path))

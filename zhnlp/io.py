@@ -1,0 +1,141 @@
+"""Reading corpora (plain, gzip, bzip2, stdin; ASCII-compatible encodings); atomic writes."""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import contextlib
+import gzip
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from zhnlp.errors import InputError, ZhnlpError
+from zhnlp.progress import progress_bar
+
+CHUNK_BYTES = 1 << 22
+
+
+def check_encoding(encoding: str) -> str:
+    """Return the codec's canonical name, refusing encodings whose newline is not the byte 0x0A.
+
+    Corpora are cut into chunks at newline bytes, which is only safe where every multi-byte
+    sequence avoids 0x0A: UTF-8, GB18030, GBK, Big5 and the other ASCII-compatible codecs.
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ZhnlpError(f"unknown encoding {encoding!r}") from None
+    if "a\n".encode(name) != b"a\n":
+        raise ZhnlpError(f"encoding {encoding!r} is not supported: use an ASCII-compatible one "
+                         "(utf-8, gb18030, gbk, big5) or convert the file with iconv")
+    return name
+
+
+@contextlib.contextmanager
+def _open_raw(path: str) -> Iterator[tuple[IO[bytes], IO[bytes], int | None]]:
+    """Yield (decompressed stream, raw stream for progress, raw size)."""
+    if path == "-":
+        yield sys.stdin.buffer, sys.stdin.buffer, None
+        return
+    try:
+        raw = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    with raw:
+        size = os.fstat(raw.fileno()).st_size
+        if path.endswith(".gz"):
+            yield gzip.GzipFile(fileobj=raw), raw, size
+        elif path.endswith(".bz2"):
+            yield bz2.BZ2File(raw), raw, size
+        else:
+            yield raw, raw, size
+
+
+def _read_blocks(stream: IO[bytes], path: str) -> Iterator[bytes]:
+    try:
+        while block := stream.read(CHUNK_BYTES):
+            yield block
+    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz/.bz2
+        raise InputError(path, f"cannot decompress: {exc}") from None
+
+
+def iter_text(path: str, encoding: str = "utf-8", *, quiet: bool = True) -> Iterator[str]:
+    """Yield the decoded text of one corpus file in chunks that end at line boundaries.
+
+    Raises :class:`InputError` naming the file, line and byte offset (of the decompressed
+    stream) for a NUL byte (a binary file), a byte sequence that is not ``encoding``, or an
+    empty file.  Reading is streamed: memory stays at a few chunks whatever the file's size.
+    """
+    encoding = check_encoding(encoding)
+    with _open_raw(path) as (stream, raw, size), \
+            progress_bar(size, desc=os.path.basename(path) or "stdin", unit="B",
+                         unit_scale=True, quiet=quiet) as bar:
+        offset = 0  # of the first byte of ``pending`` in the decompressed stream
+        line = 1
+        pending = b""
+        first = True
+        last_pos = 0
+        for block in _read_blocks(stream, path):
+            data = pending + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                pending = data
+                continue
+            text = _decode(data[:cut], path, encoding, offset, line, strip_bom=first)
+            first = False
+            yield text
+            line += data.count(b"\n", 0, cut)
+            offset += cut
+            pending = data[cut:]
+            if raw.seekable():
+                pos = raw.tell()
+                bar.update(pos - last_pos)
+                last_pos = pos
+        if pending:
+            yield _decode(pending, path, encoding, offset, line, strip_bom=first)
+        if offset + len(pending) == 0:
+            raise InputError(path, "file is empty")
+
+
+def _decode(data: bytes, path: str, encoding: str, offset: int, line: int, *,
+            strip_bom: bool) -> str:
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputError(path, "not a text file (NUL byte)", line=line + data.count(b"\n", 0, nul),
+                         offset=offset + nul)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not valid {encoding} text (try --encoding)",
+                         line=line + data.count(b"\n", 0, exc.start),
+                         offset=offset + exc.start) from None
+    return text[1:] if strip_bom and text.startswith("\ufeff") else text
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and rename it over ``path`` only on success.
+
+    A reader never sees a half-written file, and an error or a kill leaves any earlier
+    ``path`` untouched.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
