@@ -93,7 +93,7 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int, max_l
     if save_counts:
         miner.counts_.save(save_counts)
     with output(out) as handle:
-        write_words(words, handle, fmt)
+        write_words(words, handle, fmt, corpus_units=miner.counts_.total)
     if not quiet:
         click.echo(f"{len(miner.words_)} words from {miner.counts_.total:,} units "
                    f"({len(miner.candidates_):,} candidates)", err=True)

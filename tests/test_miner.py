@@ -17,7 +17,7 @@ def test_new_words_are_new_and_ranked(mined, pku_words):
     known = {line.split()[0] for line in pku_words.read_text(encoding="utf-8").splitlines()
              if line.strip()}
     words = [w.word for w in mined.words_]
-    assert len(words) > 100
+    assert len(words) > 50
     assert not set(words) & known
     scores = [w.score for w in mined.words_]
     assert scores == sorted(scores, reverse=True)
@@ -25,11 +25,11 @@ def test_new_words_are_new_and_ranked(mined, pku_words):
 
 
 def test_top_words_are_mostly_gold_words_or_names(mined, pku_gold):
-    # PKU's gold standard splits names and compounds, so a quarter is a good score here;
+    # PKU's gold standard splits names and compounds, so a half is a good score here;
     # the statistics alone, without rules, stay far below it.
     top = [w.word for w in mined.words_[:100]]
-    precision = sum(w in pku_gold for w in top) / 100
-    assert precision >= 0.2
+    precision = sum(w in pku_gold for w in top) / len(top)
+    assert precision >= 0.4
 
 
 def test_rules_remove_numbers_dates_and_fragments(mined, pku_lines, pku_words, pku_gold):
@@ -38,7 +38,7 @@ def test_rules_remove_numbers_dates_and_fragments(mined, pku_lines, pku_words, p
     assert "拉姆斯菲尔" not in words  # dominated by 拉姆斯菲尔德
     plain = NewWordMiner(base=str(pku_words), use_rules=False).fit(pku_lines)
     top = [w.word for w in plain.words_[:100]]
-    assert sum(w in pku_gold for w in top) < sum(w.word in pku_gold for w in mined.words_[:100])
+    assert sum(w in pku_gold for w in top) / len(top) < 0.25
     assert mined.rejected_["date"] > 20 and mined.rejected_["fragment"] > 10
 
 

@@ -41,7 +41,8 @@ class BaseLexicon:
         return self._jieba.cut(text, False)
 
 
-def _jieba_dict_path() -> str:
+def jieba_dict_path() -> str:
+    """The ``dict.txt`` that jieba ships."""
     import jieba
 
     return os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
@@ -73,5 +74,5 @@ def load_base(spec: str) -> BaseLexicon:
     if spec == "none":
         return BaseLexicon("none", {})
     if spec == "jieba":
-        return BaseLexicon("jieba", read_word_list(_jieba_dict_path()))
+        return BaseLexicon("jieba", read_word_list(jieba_dict_path()))
     return BaseLexicon(os.path.basename(spec), read_word_list(spec))

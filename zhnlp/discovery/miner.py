@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -70,9 +70,12 @@ class NewWordMiner:
     fragment_share, samples:
         A candidate whose edge falls inside a base-segmenter token in more than
         ``fragment_share`` of ``samples`` sampled occurrences is dropped.
-    keep_compounds:
-        Keep candidates that the base segmenter cuts into known words only (中国人民); by
-        default they are phrases of known words and dropped.
+    keep_compounds, bound_share, bound_evidence:
+        A candidate that the base segmenter cuts into known words (one at least of several
+        characters) is a phrase of them and dropped (中国人民, 性价比高), unless
+        ``keep_compounds``, or unless at some cut the candidate holds ``bound_share`` or more
+        of the rarer side's occurrences, seen at least ``bound_evidence`` times (杜|拉拉: 拉拉
+        is seldom seen without 杜).
     complete_counts:
         Keep the counts of every n-gram (not only the frequent ones), so that ``counts_``
         can be saved and merged with other corpora's without losing anything.
@@ -93,7 +96,8 @@ class NewWordMiner:
     def __init__(self, *, min_count: int = 5, max_len: int = 6, base: str | BaseLexicon = "jieba",
                  all_words: bool = False, scorer: str = "formula", min_cohesion: float = 2.0,
                  min_entropy: float = 1.0, dominance: float = 0.9, fragment_share: float = 0.5,
-                 samples: int = 10, keep_compounds: bool = False,
+                 samples: int = 10, keep_compounds: bool = False, bound_share: float = 0.8,
+                 bound_evidence: int = 50,
                  complete_counts: bool = False, use_rules: bool = True,
                  rules: Rules | None = None, workers: int = 1, shard_size: int = 1 << 24,
                  tmp_dir: str | None = None, seed: int = 0, quiet: bool = True) -> None:
@@ -108,6 +112,8 @@ class NewWordMiner:
         self.fragment_share = fragment_share
         self.samples = samples
         self.keep_compounds = keep_compounds
+        self.bound_share = bound_share
+        self.bound_evidence = bound_evidence
         self.complete_counts = complete_counts
         self.use_rules = use_rules
         self.rules = rules
@@ -190,14 +196,15 @@ class NewWordMiner:
         if not self.all_words and self.scorer == "formula":
             drop(~known, "known")
         if self.use_rules:
-            reasons = [rules.reject_reason(w, base.__contains__) if ok else None
-                       for w, ok in zip(cands.words, alive.tolist())]
+            compound = self._compound_test(counts, cands, base)
+            reasons = [rules.reject_reason(w, base.__contains__, lambda x: x in base or compound(x))
+                       if ok else None for w, ok in zip(cands.words, alive.tolist())]
             for reason in sorted({r for r in reasons if r}):
                 drop(np.array([r != reason for r in reasons]), reason)
             if base.words and not self.keep_compounds:
-                compound = [ok and not k and is_compound(w, base.segment, base.__contains__)
-                            for w, ok, k in zip(cands.words, alive.tolist(), known.tolist())]
-                drop(~np.array(compound, dtype=bool), "compound")
+                drop(~np.array([ok and not k and compound(w) for w, ok, k in
+                                zip(cands.words, alive.tolist(), known.tolist())], dtype=bool),
+                     "compound")
         passed = alive.copy()
         if not self.all_words:
             drop(~known, "known")
@@ -214,6 +221,34 @@ class NewWordMiner:
         self.words_ = [Word(cands.words[i], int(cands.count[i]), float(cands.cohesion[i]),
                             float(cands.left_entropy[i]), float(cands.right_entropy[i]),
                             float(score[i]), bool(known[i])) for i in order.tolist()]
+
+    def _compound_test(self, counts: NgramCounts, cands: stats.Candidates,
+                       base: BaseLexicon) -> Callable[[str], bool]:
+        """``is_compound`` with the corpus's counts deciding which parts are bound."""
+        index = {w: i for i, w in enumerate(cands.words)}
+
+        def test(word: str) -> bool:
+            i = index.get(word)
+            if i is None:  # a part of a candidate: no counts needed to call it known or not
+                return is_compound(word, base.segment, base.__contains__)
+            n = int(cands.length[i])
+            grams = counts.grams(n)[cands.level_row[i]]
+            # character offset -> unit offset (a Latin/digit run is one unit of several chars)
+            ends = np.cumsum([len(unit_text(int(u), counts.runs)) for u in grams])
+            unit_at = {int(e): j + 1 for j, e in enumerate(ends[:-1])}
+
+            def bound(k: int) -> bool:
+                if k not in unit_at:
+                    return True  # a cut inside a run: the run holds together
+                j = unit_at[k]
+                rarer = min(counts.count_of(grams[None, :j])[0],
+                            counts.count_of(grams[None, j:])[0])
+                # a share of a few dozen occurrences says little: ask for evidence
+                return rarer >= self.bound_evidence and cands.count[i] >= self.bound_share * rarer
+
+            return is_compound(word, base.segment, base.__contains__, bound)
+
+        return test
 
     def _inside_shares(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
                        base: BaseLexicon, corpus: UnitFile, corpus_counts: NgramCounts,

@@ -5,7 +5,8 @@
 - ``stop_chars.txt``: characters that disqualify a candidate at either edge, unless the base
   lexicon knows it;
 - ``affixes.txt``: a known word plus a productive affix is a derived form, not a new word;
-- compounds (no file): a candidate that the base segmenter cuts into known words only;
+- compounds (no file): a candidate that the base segmenter cuts into known words whose
+  parts also occur apart;
 - boundary consistency (no file): a candidate whose edges fall inside the base segmenter's
   tokens in most of its occurrences is a fragment of longer words (委书记, 南省, 斯坦).
 """
@@ -66,8 +67,14 @@ class Rules:
         cut = re.compile("|".join(f"(?:{c})" for c in cuts)) if cuts else None
         return cls(cut, not_words, stop, tuple(prefixes), tuple(suffixes))
 
-    def reject_reason(self, word: str, known: Callable[[str], bool]) -> str | None:
-        """Why ``word`` is not a new word (the rule's name), or None if no rule objects."""
+    def reject_reason(self, word: str, known: Callable[[str], bool],
+                      lexical: Callable[[str], bool] | None = None) -> str | None:
+        """Why ``word`` is not a new word (the rule's name), or None if no rule objects.
+
+        ``known`` tells the words of the base lexicon; ``lexical`` (default ``known``) what an
+        affix may attach to: a known word, or a phrase of known words (退出现役 of 退出现役后).
+        """
+        lexical = lexical or known
         for name, pattern in self.not_words:
             if pattern.search(word):
                 return name
@@ -76,20 +83,28 @@ class Rules:
         if word[0] in self.stop_chars or word[-1] in self.stop_chars:
             return "stop_char"
         for prefix in self.prefixes:
-            if word.startswith(prefix) and known(word[len(prefix):]):
+            if word.startswith(prefix) and lexical(word[len(prefix):]):
                 return "affix"
         for suffix in self.suffixes:
-            if word.endswith(suffix) and known(word[:-len(suffix)]):
+            if word.endswith(suffix) and lexical(word[:-len(suffix)]):
                 return "affix"
         return None
 
 
-def is_compound(word: str, segment: Callable[[str], list[str]],
-                known: Callable[[str], bool]) -> bool:
-    """True if the base segmenter cuts ``word`` into two or more known words of two or more
-    characters, with nothing else: a phrase of known words (退出现役, 中国人民), not a new one."""
+def is_compound(word: str, segment: Callable[[str], list[str]], known: Callable[[str], bool],
+                bound: Callable[[int], bool] | None = None) -> bool:
+    """True if ``word`` is a phrase of known words rather than a new word.
+
+    That is: the base segmenter cuts it into two or more known words, at least one of several
+    characters (退出现役, 中国人民, 性价比高), and no cut joins parts that are ``bound`` to each
+    other (``bound(k)``: the parts left and right of character offset ``k`` seldom occur
+    apart, as 杜|拉拉 or 锦江|之星 in a corpus about them).
+    """
     tokens = segment(word)
-    return len(tokens) > 1 and all(len(t) > 1 and known(t) for t in tokens)
+    if len(tokens) < 2 or all(len(t) == 1 for t in tokens) or not all(map(known, tokens)):
+        return False
+    offsets = [sum(len(t) for t in tokens[:i]) for i in range(1, len(tokens))]
+    return bound is None or not any(bound(k) for k in offsets)
 
 
 def edge_inside(context: str, start: int, end: int,
