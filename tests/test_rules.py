@@ -6,7 +6,7 @@ import pytest
 
 from zhnlp.discovery.base import load_base
 from zhnlp.discovery.normalize import encode
-from zhnlp.discovery.rules import Rules, edge_inside, is_compound
+from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside
 from zhnlp.errors import InputError
 
 
@@ -23,7 +23,7 @@ def pku(pku_words):
 @pytest.mark.parametrize("word,reason", [
     ("2000年", "date"), ("12月31日", "date"), ("三千", "numeral"), ("第十二", "ordinal"),
     ("五个", "quantity"), ("万元", "quantity"), ("百分之", "percent"), ("10点", "time"),
-    ("月1日电", "date"), ("职务的军官", "phrase"),
+    ("月1日电", "date_fragment"), ("职务的军官", "phrase"),
 ])
 def test_patterns_reject_what_is_not_a_word(rules, word, reason):
     assert rules.reject_reason(word, lambda w: False) == reason
@@ -49,9 +49,10 @@ def test_urls_and_emails_are_cut_before_counting(rules):
 
 
 def test_compounds_of_known_words(pku):
-    assert is_compound("退出现役", pku.segment, pku.__contains__)
-    assert not is_compound("罢免", pku.segment, pku.__contains__)
-    assert not is_compound("拉姆斯菲尔德", pku.segment, pku.__contains__)
+    assert compound_cuts("退出现役", pku.segment, pku.__contains__) == [2]
+    assert compound_cuts("中国人民银行", pku.segment, pku.__contains__) == [2, 4]
+    assert compound_cuts("罢免", pku.segment, pku.__contains__) is None
+    assert compound_cuts("拉姆斯菲尔德", pku.segment, pku.__contains__) is None
 
 
 def test_edges_inside_base_tokens(pku):

@@ -7,38 +7,62 @@ optionally followed by a count, as jieba dictionaries and ``pku_training_words``
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from zhnlp.errors import InputError
 
 
 @dataclass
 class BaseLexicon:
-    """Known words (NFKC-normalised, as candidates are) with their counts, and a segmenter."""
+    """Known words (NFKC-normalised, as candidates are) and a segmenter over them.
+
+    ``words`` maps each word to its count; for jieba's own dictionary it is None and the
+    words stay inside rjieba, which carries that dictionary.
+    """
 
     name: str
-    words: dict[str, int]
-    _jieba: object | None = field(default=None, repr=False)
+    words: dict[str, int] | None
+
+    @property
+    def empty(self) -> bool:
+        return self.words is not None and not self.words
 
     def __contains__(self, word: str) -> bool:
-        return word in self.words
+        return self._has(word)
 
     def segment(self, text: str) -> list[str]:
         """Cut ``text`` with jieba's algorithm over this lexicon, HMM off (no guessed words).
 
         Runs on rjieba (jieba's Rust port, same dictionary and output, ~20x faster).
         """
-        if self._jieba is None:
-            import rjieba
+        return self._cut(text, False)
 
-            if self.name == "jieba":
-                self._jieba = rjieba.Jieba()
-            else:
-                self._jieba = rjieba.Jieba.empty()
-                for word, count in self.words.items():
-                    self._jieba.add_word(word, count, None)
-        return self._jieba.cut(text, False)
+    def __post_init__(self) -> None:
+        # Bound once (the miner asks these of every candidate); rjieba loads on first use.
+        self._has = self.words.__contains__ if self.words is not None else self._load_has
+        self._cut = self._load_cut
+
+    def _load(self) -> None:
+        import rjieba
+
+        if self.words is None:
+            tokenizer = rjieba.Jieba()
+            self._has = tokenizer.has_word
+        else:
+            tokenizer = rjieba.Jieba.empty()
+            for word, count in self.words.items():
+                tokenizer.add_word(word, count, None)
+        self._cut = tokenizer.cut
+
+    def _load_has(self, word: str) -> bool:
+        self._load()
+        return self._has(word)
+
+    def _load_cut(self, text: str, hmm: bool) -> list[str]:
+        self._load()
+        return self._cut(text, hmm)
 
 
 def jieba_dict_path() -> str:
@@ -46,6 +70,9 @@ def jieba_dict_path() -> str:
     import jieba
 
     return os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+
+
+_ENTRY = re.compile(r"^[ \t]*([^\s#]\S*)(?:[ \t]+(\d+)(?![^\s]))?", re.M)
 
 
 def read_word_list(path: str) -> dict[str, int]:
@@ -57,13 +84,11 @@ def read_word_list(path: str) -> dict[str, int]:
         raise InputError(path, "no such file") from None
     except UnicodeDecodeError as exc:
         raise InputError(path, "word list is not UTF-8 text", offset=exc.start) from None
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
     words: dict[str, int] = {}
-    for line in unicodedata.normalize("NFKC", text).splitlines():
-        fields = line.split(None, 2)
-        if not fields or fields[0].startswith("#"):
-            continue
-        count = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 1
-        words[fields[0]] = words.get(fields[0], 0) + count
+    for word, count in _ENTRY.findall(text):
+        words[word] = words.get(word, 0) + (int(count) if count else 1)
     if not words:
         raise InputError(path, "word list is empty")
     return words
@@ -74,5 +99,5 @@ def load_base(spec: str) -> BaseLexicon:
     if spec == "none":
         return BaseLexicon("none", {})
     if spec == "jieba":
-        return BaseLexicon("jieba", read_word_list(jieba_dict_path()))
+        return BaseLexicon("jieba", None)
     return BaseLexicon(os.path.basename(spec), read_word_list(spec))

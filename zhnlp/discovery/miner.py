@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ from zhnlp.discovery.ngrams import (
     merge,
 )
 from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, unit_text
-from zhnlp.discovery.rules import Rules, edge_inside, is_compound
+from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside
 from zhnlp.discovery.scorer import classifier_scores
 from zhnlp.errors import ZhnlpError
 from zhnlp.progress import progress_bar
@@ -186,29 +186,38 @@ class NewWordMiner:
             alive[:] &= mask
 
         alive = np.ones(len(cands), dtype=bool)
-        known = np.fromiter((w in base for w in cands.words), dtype=bool, count=len(cands))
         drop((cands.cohesion >= self.min_cohesion)
              & (np.minimum(cands.left_entropy, cands.right_entropy) >= self.min_entropy),
              "threshold")
+        known = np.zeros(len(cands), dtype=bool)  # only asked of what passed the thresholds
+        contains = base.__contains__
+        known[alive] = [contains(cands.words[i]) for i in np.flatnonzero(alive).tolist()]
         drop(~dominated(counts, cands, self.dominance), "dominated")
         # The classifier learns from the known words that pass the rules; otherwise the known
         # ones can go first and spare the rules their checks.
         if not self.all_words and self.scorer == "formula":
             drop(~known, "known")
         if self.use_rules:
-            compound = self._compound_test(counts, cands, base)
-            reasons = [rules.reject_reason(w, base.__contains__, lambda x: x in base or compound(x))
-                       if ok else None for w, ok in zip(cands.words, alive.tolist())]
+            compound = self._compounds(counts, cands, alive, base)
+            index = {w: i for i, w in enumerate(cands.words)}
+
+            def lexical(part: str) -> bool:  # what an affix attaches to: a word or a phrase
+                i = index.get(part)
+                if i is not None and alive[i]:
+                    return bool(known[i] or compound[i])
+                return part in base or compound_cuts(part, base.segment,
+                                                     base.__contains__) is not None
+
+            reasons = [rules.reject_reason(w, base.__contains__, lexical) if ok else None
+                       for w, ok in zip(cands.words, alive.tolist())]
             for reason in sorted({r for r in reasons if r}):
                 drop(np.array([r != reason for r in reasons]), reason)
-            if base.words and not self.keep_compounds:
-                drop(~np.array([ok and not k and compound(w) for w, ok, k in
-                                zip(cands.words, alive.tolist(), known.tolist())], dtype=bool),
-                     "compound")
+            if not base.empty and not self.keep_compounds:
+                drop(~(compound & ~known), "compound")
         passed = alive.copy()
         if not self.all_words:
             drop(~known, "known")
-        if self.use_rules and base.words and corpus is not None and corpus_counts is not None:
+        if self.use_rules and not base.empty and corpus is not None and corpus_counts is not None:
             check = alive & ~known
             share = self._inside_shares(counts, cands, check, base, corpus, corpus_counts, workdir)
             drop(~(check & (share > self.fragment_share)), "fragment")
@@ -222,33 +231,37 @@ class NewWordMiner:
                             float(cands.left_entropy[i]), float(cands.right_entropy[i]),
                             float(score[i]), bool(known[i])) for i in order.tolist()]
 
-    def _compound_test(self, counts: NgramCounts, cands: stats.Candidates,
-                       base: BaseLexicon) -> Callable[[str], bool]:
-        """``is_compound`` with the corpus's counts deciding which parts are bound."""
-        index = {w: i for i, w in enumerate(cands.words)}
-
-        def test(word: str) -> bool:
-            i = index.get(word)
-            if i is None:  # a part of a candidate: no counts needed to call it known or not
-                return is_compound(word, base.segment, base.__contains__)
+    def _compounds(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
+                   base: BaseLexicon) -> np.ndarray:
+        """Which candidates in ``mask`` are phrases of known words (see ``is_compound``), the
+        corpus's counts deciding which of their parts are bound to each other."""
+        out = np.zeros(len(cands), dtype=bool)
+        pairs: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (n, cut) -> (candidate, _)
+        for i in np.flatnonzero(mask).tolist():
+            word = cands.words[i]
+            cuts = compound_cuts(word, base.segment, base.__contains__)
+            if cuts is None:
+                continue
+            out[i] = True
             n = int(cands.length[i])
-            grams = counts.grams(n)[cands.level_row[i]]
-            # character offset -> unit offset (a Latin/digit run is one unit of several chars)
-            ends = np.cumsum([len(unit_text(int(u), counts.runs)) for u in grams])
-            unit_at = {int(e): j + 1 for j, e in enumerate(ends[:-1])}
-
-            def bound(k: int) -> bool:
-                if k not in unit_at:
-                    return True  # a cut inside a run: the run holds together
-                j = unit_at[k]
-                rarer = min(counts.count_of(grams[None, :j])[0],
-                            counts.count_of(grams[None, j:])[0])
-                # a share of a few dozen occurrences says little: ask for evidence
-                return rarer >= self.bound_evidence and cands.count[i] >= self.bound_share * rarer
-
-            return is_compound(word, base.segment, base.__contains__, bound)
-
-        return test
+            if n != len(word):  # runs of several characters: character offsets -> units
+                ends = np.cumsum([len(unit_text(int(u), counts.runs))
+                                  for u in counts.grams(n)[cands.level_row[i]]]).tolist()
+                cuts = [ends.index(k) + 1 if k in ends else None for k in cuts]
+                if None in cuts:  # a cut inside a run: the run holds together
+                    out[i] = False
+                    continue
+            for j in cuts:
+                pairs.setdefault((n, j), []).append((i, j))
+        grams = {n: counts.grams(n) for n, _ in pairs}
+        for (n, j), members in pairs.items():
+            idx = np.array([i for i, _ in members])
+            g = grams[n][cands.level_row[idx]]
+            rarer = np.minimum(counts.count_of(g[:, :j]), counts.count_of(g[:, j:]))
+            # a share of a few dozen occurrences says little: ask for evidence
+            bound = (rarer >= self.bound_evidence) & (cands.count[idx] >= self.bound_share * rarer)
+            out[idx[bound]] = False
+        return out
 
     def _inside_shares(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
                        base: BaseLexicon, corpus: UnitFile, corpus_counts: NgramCounts,

@@ -23,13 +23,12 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.pool
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, encode
+from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, Cut, encode, unit_text
 from zhnlp.errors import InputError
 from zhnlp.io import atomic_write
 
@@ -114,6 +113,7 @@ class NgramCounts:
     right_nlogn: list[np.ndarray] = field(default_factory=list)
     left_total: list[np.ndarray] = field(default_factory=list)
     left_nlogn: list[np.ndarray] = field(default_factory=list)
+    _grams: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def vocab_size(self) -> int:
@@ -125,13 +125,17 @@ class NgramCounts:
         return len(self.keys)
 
     def grams(self, n: int) -> np.ndarray:
-        """Level ``n`` as an ``(m, n)`` array of unit ids, row for row."""
-        v = self.vocab_size
-        out = self.keys[0][:, None].astype(np.int64)
-        for level in range(2, n + 1):
-            keys = self.keys[level - 1]
-            out = np.concatenate((out[keys // v], (keys % v)[:, None]), axis=1)
-        return out
+        """Level ``n`` as an ``(m, n)`` array of unit ids, row for row (computed once; the
+        levels must be complete when it is first asked for)."""
+        if n not in self._grams:
+            self._grams[n] = self._expand(n)
+        return self._grams[n]
+
+    def _expand(self, n: int) -> np.ndarray:
+        if n == 1:
+            return self.keys[0][:, None].astype(np.int64)
+        keys, v = self.keys[n - 1], self.vocab_size
+        return np.concatenate((self.grams(n - 1)[keys // v], (keys % v)[:, None]), axis=1)
 
     def lookup(self, grams: np.ndarray) -> np.ndarray:
         """Row of each n-gram (rows of ``grams``) in its level, -1 where it was not counted."""
@@ -162,9 +166,14 @@ class NgramCounts:
 
     def strings(self, n: int) -> list[str]:
         """Level ``n`` as strings."""
-        runs = self.runs
-        return ["".join(chr(u) if u < RUN_BASE else runs[u - RUN_BASE] for u in row)
-                for row in self.grams(n).tolist()]
+        grams = self.grams(n)
+        has_run = (grams >= RUN_BASE).any(axis=1)
+        # Rows of single characters decode in one go; rows with a run unit one by one.
+        flat = np.where(grams >= RUN_BASE, 0x20, grams).astype("<u4").tobytes().decode("utf-32-le")
+        out = [flat[i:i + n] for i in range(0, len(flat), n)]
+        for r in np.flatnonzero(has_run).tolist():
+            out[r] = "".join(unit_text(int(u), self.runs) for u in grams[r])
+        return out
 
     # ----------------------------------------------------------------- derived forms
 
@@ -307,6 +316,7 @@ class _Level:
 
     units_path: str
     ids_path: str
+    local_path: str
     length: int
     n: int
     v: int
@@ -327,20 +337,38 @@ def _shard_keys(level: _Level, start: int, stop: int) -> tuple[np.ndarray, np.nd
     return right, right_ok, left
 
 
-def _count_shard(level: _Level, start: int, stop: int) -> tuple[tuple[np.ndarray, np.ndarray],
-                                                                  tuple[np.ndarray, np.ndarray]]:
+def _count_shard(level: _Level, start: int, stop: int, keep: bool) -> tuple[
+        tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Distinct right and left keys of positions ``[start, stop)`` with their counts.
+
+    With ``keep``, each position's index among the shard's distinct right keys (-1 where it
+    has none) goes to the level's local-index file and the distinct keys beside it, so that
+    the positions' rows in the next level are a gather, not a search per position.
+    """
     right, right_ok, left = _shard_keys(level, start, stop)
-    return unique_counts(right[right_ok]), unique_counts(left)
+    if not keep:
+        return unique_counts(right[right_ok]), unique_counts(left)
+    distinct, inverse, counts = np.unique(right[right_ok], return_inverse=True,
+                                          return_counts=True)
+    local = np.full(stop - start, -1, dtype=np.int32)
+    local[right_ok] = inverse
+    out = np.memmap(level.local_path, dtype=np.int32, mode="r+", shape=(level.length,))
+    out[start:stop] = local
+    np.save(f"{level.local_path}.{start}.npy", distinct)
+    return (distinct, counts.astype(np.int64)), unique_counts(left)
 
 
 def _write_next_ids(level: _Level, next_keys: np.ndarray, next_ids_path: str,
                     start: int, stop: int) -> None:
-    right, right_ok, _ = _shard_keys(level, start, stop)
-    pos = np.minimum(np.searchsorted(next_keys, right), max(next_keys.size - 1, 0))
-    found = right_ok & (next_keys[pos] == right) if next_keys.size else np.zeros_like(right_ok)
+    """Rows in level ``n + 1`` of the n-grams at ``[start, stop)`` (-1 if infrequent)."""
+    distinct = np.load(f"{level.local_path}.{start}.npy")
+    row_of = np.full(distinct.size + 1, -1, dtype=np.int32)  # the extra slot: "none"
+    if next_keys.size and distinct.size:
+        pos = np.minimum(np.searchsorted(next_keys, distinct), next_keys.size - 1)
+        row_of[:-1] = np.where(next_keys[pos] == distinct, pos, -1)
+    local = np.memmap(level.local_path, dtype=np.int32, mode="r", shape=(level.length,))
     out = np.memmap(next_ids_path, dtype=np.int32, mode="r+", shape=(level.length,))
-    out[start:stop] = np.where(found, pos, -1).astype(np.int32)
-    out.flush()
+    out[start:stop] = row_of[np.asarray(local[start:stop])]  # -1 picks the extra slot
 
 
 def _count_units(units_path: str, length: int, v: int, start: int, stop: int) -> np.ndarray:
@@ -353,7 +381,6 @@ def _write_unit_ids(units_path: str, length: int, row_of_unit: np.ndarray, ids_p
     units = np.memmap(units_path, dtype=np.int32, mode="r", shape=(length,))
     out = np.memmap(ids_path, dtype=np.int32, mode="r+", shape=(length,))
     out[start:stop] = row_of_unit[np.asarray(units[start:stop])]
-    out.flush()
 
 
 def _pool(workers: int) -> multiprocessing.pool.Pool:
@@ -402,15 +429,19 @@ def count_corpus(corpus: UnitFile, max_n: int, min_count: int, workdir: str, *,
         row_of_unit = np.full(v, -1, dtype=np.int32)
         row_of_unit[keys1] = np.arange(keys1.size, dtype=np.int32)
         ids_path = ids_file(workdir, 1)
-        np.memmap(ids_path, dtype=np.int32, mode="w+", shape=(length,)).flush()
+        _create(ids_path, length)
         list(runner.map(_write_unit_ids, [(corpus.path, length, row_of_unit, ids_path, s, e)
                                           for s, e in shards]))
         for n in range(1, max_n):
             if on_level is not None:
                 on_level(n + 1)
-            level = _Level(corpus.path, ids_file(workdir, n), length, n, v)
+            last = n + 1 == max_n  # the longest level only serves as neighbours of the one below
+            level = _Level(corpus.path, ids_file(workdir, n), os.path.join(workdir, "local.i32"),
+                           length, n, v)
+            if not last:
+                _create(level.local_path, length)
             right, left = CountMerger(), CountMerger()
-            for r, lft in runner.map(_count_shard, [(level, s, e) for s, e in shards]):
+            for r, lft in runner.map(_count_shard, [(level, s, e, not last) for s, e in shards]):
                 right.add(*r)
                 left.add(*lft)
             size = counts.keys[n - 1].size
@@ -427,10 +458,10 @@ def count_corpus(corpus: UnitFile, max_n: int, min_count: int, workdir: str, *,
             counts.keys.append(r_keys[keep])
             counts.counts.append(r_counts[keep])
             del r_keys, r_counts, right
-            if n + 1 == max_n:
-                break  # the longest level only serves as neighbours of the one below
+            if last:
+                break
             next_path = ids_file(workdir, n + 1)
-            np.memmap(next_path, dtype=np.int32, mode="w+", shape=(length,)).flush()
+            _create(next_path, length)
             list(runner.map(_write_next_ids, [(level, counts.keys[n], next_path, s, e)
                                               for s, e in shards]))
     finally:
@@ -438,12 +469,22 @@ def count_corpus(corpus: UnitFile, max_n: int, min_count: int, workdir: str, *,
     return counts
 
 
+def _create(path: str, length: int) -> None:
+    """A file of ``length`` int32 for shard tasks to fill through their own maps.
+
+    No msync anywhere: on one machine every map of a file shares the page cache, and these
+    files live only as long as the run.
+    """
+    with open(path, "wb") as handle:
+        handle.truncate(4 * length)
+
+
 def ids_file(workdir: str, n: int) -> str:
     """Path of the per-position row file of level ``n``."""
     return os.path.join(workdir, f"ids{n}.i32")
 
 
-def encode_corpus(texts: Iterable[str], path: str, *, cut: re.Pattern[str] | None = None,
+def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
                   workers: int = 1) -> UnitFile:
     """Encode text chunks (in order) into a unit file at ``path``; run ids become global."""
     index: dict[str, int] = {}  # run text -> global run id, in order of first sight
@@ -469,5 +510,5 @@ def encode_corpus(texts: Iterable[str], path: str, *, cut: re.Pattern[str] | Non
     return UnitFile(path, length, list(index))
 
 
-def _encode_chunk_star(args: tuple[str, re.Pattern[str] | None]) -> tuple[np.ndarray, list[str]]:
+def _encode_chunk_star(args: tuple[str, Cut | None]) -> tuple[np.ndarray, list[str]]:
     return encode(*args)

@@ -9,8 +9,8 @@ code point; a run of Latin, Greek or Cyrillic letters and digits (``K``, ``XP``,
 
 from __future__ import annotations
 
-import re
 import unicodedata
+from typing import Protocol
 
 import numpy as np
 
@@ -18,6 +18,12 @@ BOUNDARY = 0
 RUN_BASE = 0x110000  # first id past the last code point
 
 _SPLIT, _SINGLE, _RUN = 0, 1, 2
+
+
+class Cut(Protocol):
+    """What cuts spans out of text (a compiled ``re`` pattern, or the rules' cut patterns)."""
+
+    def sub(self, repl: str, string: str) -> str: ...
 _RUN_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
 
 
@@ -46,14 +52,62 @@ def char_classes(cps: np.ndarray) -> np.ndarray:
     return cls
 
 
-def normalize(text: str, cut: re.Pattern[str] | None = None) -> str:
+_UNMAPPED = 0xFFFFFFFF  # not looked at yet
+_EXPANDS = 0xFFFFFFFE  # its NFKC form is several code points (… -> ...), kept in _forms
+_COMPOSES = 0xFFFFFFFD  # a combining mark: NFKC may compose it with its neighbour
+_nfkc = np.full(RUN_BASE, _UNMAPPED, dtype=np.uint32)  # code point -> its NFKC code point
+_forms: dict[int, str] = {}
+
+
+def _nfkc_of(cp: int) -> int:
+    c = chr(cp)
+    if unicodedata.combining(c) or unicodedata.category(c)[0] == "M":
+        return _COMPOSES
+    form = unicodedata.normalize("NFKC", c)
+    if len(form) != 1:
+        _forms[cp] = form
+        return _EXPANDS
+    return ord(form)
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, fast for text without combining marks.
+
+    Without combining marks NFKC maps each code point on its own, so Chinese text goes
+    through a table (and a few expansions such as … -> ...); text with combining marks
+    goes through unicodedata.
+    """
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    mapped = _nfkc[cps]
+    unseen = mapped == _UNMAPPED
+    if unseen.any():
+        for cp in np.unique(cps[unseen]).tolist():
+            _nfkc[cp] = _nfkc_of(cp)
+        mapped = _nfkc[cps]
+    special = np.flatnonzero(mapped >= _COMPOSES)
+    if not special.size:
+        return mapped.tobytes().decode("utf-32-le")
+    if (mapped[special] == _COMPOSES).any():
+        return unicodedata.normalize("NFKC", text)
+    mapped[special] = 0x20  # placeholders, replaced by the expansions below
+    flat = mapped.tobytes().decode("utf-32-le")
+    parts, prev = [], 0
+    for i, cp in zip(special.tolist(), cps[special].tolist()):
+        parts.append(flat[prev:i])
+        parts.append(_forms[cp])
+        prev = i + 1
+    parts.append(flat[prev:])
+    return "".join(parts)
+
+
+def normalize(text: str, cut: Cut | None = None) -> str:
     """NFKC (full-width digits and Latin to half-width), and spans matching ``cut`` (URLs,
     e-mail addresses) replaced by a line break so that nothing is counted across them."""
-    text = unicodedata.normalize("NFKC", text)
+    text = nfkc(text)
     return cut.sub("\n", text) if cut is not None else text
 
 
-def encode(text: str, cut: re.Pattern[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def encode(text: str, cut: Cut | None = None) -> tuple[np.ndarray, list[str]]:
     """Encode text into unit ids; returns ``(units, runs)``.
 
     ``units`` starts and ends with a boundary and never holds two boundaries in a row; a

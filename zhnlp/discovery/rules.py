@@ -30,10 +30,31 @@ def _rule_lines(directory: Path | None, name: str) -> list[tuple[int, str]]:
 
 
 @dataclass
+class Cutter:
+    """The "cut" patterns: ``sub(repl, text)`` replaces their matches line by line.
+
+    A pattern with hints runs only on the lines holding one of them, so a corpus pays for
+    the few lines with a URL, not for every character.
+    """
+
+    patterns: list[tuple[re.Pattern[str], tuple[str, ...]]]
+
+    def sub(self, repl: str, text: str) -> str:
+        for pattern, hints in self.patterns:
+            if not hints:
+                text = pattern.sub(repl, text)
+            elif any(h in text for h in hints):
+                lines = text.split("\n")
+                text = "\n".join(pattern.sub(repl, line) if any(h in line for h in hints)
+                                  else line for line in lines)
+        return text
+
+
+@dataclass
 class Rules:
     """The rule files, compiled."""
 
-    cut: re.Pattern[str] | None
+    cut: Cutter | None
     not_words: list[tuple[str, re.Pattern[str]]]
     stop_chars: frozenset[str]
     prefixes: tuple[str, ...]
@@ -46,15 +67,16 @@ class Rules:
         cuts, not_words = [], []
         for lineno, line in _rule_lines(where, "patterns.txt"):
             fields = line.split("\t")
-            if len(fields) != 3 or fields[1] not in ("cut", "word"):
-                raise InputError("patterns.txt", "expected NAME<TAB>cut|word<TAB>REGEX",
+            if not 3 <= len(fields) <= 4 or fields[1] not in ("cut", "word"):
+                raise InputError("patterns.txt", "expected NAME<TAB>cut|word<TAB>REGEX[<TAB>HINTS]",
                                  line=lineno)
             try:
                 pattern = re.compile(fields[2])
             except re.error as exc:
                 raise InputError("patterns.txt", f"bad regex: {exc}", line=lineno) from None
             if fields[1] == "cut":
-                cuts.append(fields[2])
+                hints = tuple(h for h in fields[3].split("|") if h) if len(fields) == 4 else ()
+                cuts.append((pattern, hints))
             else:
                 not_words.append((fields[0], pattern))
         stop = frozenset(line.strip() for _, line in _rule_lines(where, "stop_chars.txt"))
@@ -64,8 +86,14 @@ class Rules:
             if kind not in ("prefix", "suffix") or not affix.strip():
                 raise InputError("affixes.txt", "expected prefix|suffix<TAB>AFFIX", line=lineno)
             (prefixes if kind == "prefix" else suffixes).append(affix.strip())
-        cut = re.compile("|".join(f"(?:{c})" for c in cuts)) if cuts else None
-        return cls(cut, not_words, stop, tuple(prefixes), tuple(suffixes))
+        return cls(Cutter(cuts) if cuts else None, not_words, stop, tuple(prefixes),
+                   tuple(suffixes))
+
+    def __post_init__(self) -> None:
+        # one search per candidate instead of one per pattern; the group names which matched
+        self._not_word = (re.compile("|".join(f"(?P<p{i}>{p.pattern})"
+                                              for i, (_, p) in enumerate(self.not_words)))
+                          if self.not_words else None)
 
     def reject_reason(self, word: str, known: Callable[[str], bool],
                       lexical: Callable[[str], bool] | None = None) -> str | None:
@@ -75,9 +103,10 @@ class Rules:
         affix may attach to: a known word, or a phrase of known words (退出现役 of 退出现役后).
         """
         lexical = lexical or known
-        for name, pattern in self.not_words:
-            if pattern.search(word):
-                return name
+        if self._not_word is not None:
+            match = self._not_word.search(word)
+            if match:
+                return self.not_words[int(match.lastgroup[1:])][0]
         if known(word):
             return None
         if word[0] in self.stop_chars or word[-1] in self.stop_chars:
@@ -91,20 +120,18 @@ class Rules:
         return None
 
 
-def is_compound(word: str, segment: Callable[[str], list[str]], known: Callable[[str], bool],
-                bound: Callable[[int], bool] | None = None) -> bool:
-    """True if ``word`` is a phrase of known words rather than a new word.
+def compound_cuts(word: str, segment: Callable[[str], list[str]],
+                  known: Callable[[str], bool]) -> list[int] | None:
+    """Where the base segmenter cuts ``word`` if it is a phrase of known words, else None.
 
-    That is: the base segmenter cuts it into two or more known words, at least one of several
-    characters (退出现役, 中国人民, 性价比高), and no cut joins parts that are ``bound`` to each
-    other (``bound(k)``: the parts left and right of character offset ``k`` seldom occur
-    apart, as 杜|拉拉 or 锦江|之星 in a corpus about them).
+    A phrase: two or more known words, at least one of several characters (退出现役, 中国人民,
+    性价比高).  The offsets let the caller spare phrases whose parts are bound to each other
+    (杜|拉拉, 锦江|之星: parts seldom seen apart).
     """
     tokens = segment(word)
     if len(tokens) < 2 or all(len(t) == 1 for t in tokens) or not all(map(known, tokens)):
-        return False
-    offsets = [sum(len(t) for t in tokens[:i]) for i in range(1, len(tokens))]
-    return bound is None or not any(bound(k) for k in offsets)
+        return None
+    return [sum(len(t) for t in tokens[:i]) for i in range(1, len(tokens))]
 
 
 def edge_inside(context: str, start: int, end: int,
