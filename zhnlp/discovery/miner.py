@@ -89,7 +89,7 @@ class NewWordMiner:
     ----------
     words_ : list[Word]
     counts_ : NgramCounts
-    candidates_ : stats.Candidates (every candidate, before rules)
+    candidates_ : stats.Candidates (the candidates that pass the thresholds, before the rules)
     rejected_ : dict[str, int] (how many candidates each rule removed)
     """
 
@@ -99,7 +99,7 @@ class NewWordMiner:
                  samples: int = 10, keep_compounds: bool = False, bound_share: float = 0.8,
                  bound_evidence: int = 50,
                  complete_counts: bool = False, use_rules: bool = True,
-                 rules: Rules | None = None, workers: int = 1, shard_size: int = 1 << 24,
+                 rules: Rules | None = None, workers: int = 1, shard_size: int = 1 << 22,
                  tmp_dir: str | None = None, seed: int = 0, quiet: bool = True) -> None:
         self.min_count = min_count
         self.max_len = max_len
@@ -177,7 +177,8 @@ class NewWordMiner:
 
     def _select(self, counts: NgramCounts, base: BaseLexicon, rules: Rules,
                 corpus: UnitFile | None, corpus_counts: NgramCounts | None, workdir: str) -> None:
-        cands = stats.candidates(counts, self.max_len)
+        cands = stats.candidates(counts, self.max_len, min_cohesion=self.min_cohesion,
+                                 min_entropy=self.min_entropy)
         self.candidates_ = cands
         rejected: dict[str, int] = {}
 
@@ -185,10 +186,8 @@ class NewWordMiner:
             rejected[reason] = rejected.get(reason, 0) + int((~mask & alive).sum())
             alive[:] &= mask
 
+        rejected["threshold"] = cands.considered - len(cands)
         alive = np.ones(len(cands), dtype=bool)
-        drop((cands.cohesion >= self.min_cohesion)
-             & (np.minimum(cands.left_entropy, cands.right_entropy) >= self.min_entropy),
-             "threshold")
         known = np.zeros(len(cands), dtype=bool)  # only asked of what passed the thresholds
         contains = base.__contains__
         known[alive] = [contains(cands.words[i]) for i in np.flatnonzero(alive).tolist()]
@@ -314,13 +313,15 @@ def dominated(counts: NgramCounts, cands: stats.Candidates, share: float) -> np.
 def sample_positions(ids_path: str, length: int, rows: np.ndarray, k: int,
                      shard_size: int) -> dict[int, list[int]]:
     """Up to ``k`` start positions of each row, the first ones in corpus order."""
-    ids = np.memmap(ids_path, dtype=np.int32, mode="r", shape=(length,))
     wanted = np.unique(rows)
     got: dict[int, list[int]] = {}
     for start in range(0, length, shard_size):
         if wanted.size == 0:
             break
-        part = np.asarray(ids[start:start + shard_size])
+        # a map of this shard alone, released after it: memory stays at one shard
+        size = min(shard_size, length - start)
+        part = np.array(np.memmap(ids_path, dtype=np.int32, mode="r", offset=4 * start,
+                                  shape=(size,)))
         pos = np.flatnonzero(np.isin(part, wanted))
         if not pos.size:
             continue

@@ -23,7 +23,8 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.pool
 import os
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,10 +133,11 @@ class NgramCounts:
         return self._grams[n]
 
     def _expand(self, n: int) -> np.ndarray:
-        if n == 1:
-            return self.keys[0][:, None].astype(np.int64)
+        if n == 1:  # unit ids < 2**31: int32 halves the memory of the cached levels
+            return self.keys[0][:, None].astype(np.int32)
         keys, v = self.keys[n - 1], self.vocab_size
-        return np.concatenate((self.grams(n - 1)[keys // v], (keys % v)[:, None]), axis=1)
+        return np.concatenate((self.grams(n - 1)[keys // v],
+                               (keys % v).astype(np.int32)[:, None]), axis=1)
 
     def lookup(self, grams: np.ndarray) -> np.ndarray:
         """Row of each n-gram (rows of ``grams``) in its level, -1 where it was not counted."""
@@ -164,9 +166,9 @@ class NgramCounts:
         counts = self.counts[grams.shape[1] - 1]
         return np.where(rows >= 0, counts[np.maximum(rows, 0)], 0)
 
-    def strings(self, n: int) -> list[str]:
-        """Level ``n`` as strings."""
-        grams = self.grams(n)
+    def strings(self, n: int, rows: np.ndarray | None = None) -> list[str]:
+        """Level ``n`` (or its ``rows``) as strings."""
+        grams = self.grams(n) if rows is None else self.grams(n)[rows]
         has_run = (grams >= RUN_BASE).any(axis=1)
         # Rows of single characters decode in one go; rows with a run unit one by one.
         flat = np.where(grams >= RUN_BASE, 0x20, grams).astype("<u4").tobytes().decode("utf-32-le")
@@ -383,6 +385,22 @@ def _write_unit_ids(units_path: str, length: int, row_of_unit: np.ndarray, ids_p
     out[start:stop] = row_of_unit[np.asarray(units[start:stop])]
 
 
+def bounded_imap(pool: multiprocessing.pool.Pool, fn: Callable[..., object],
+                 args: Iterable[tuple[object, ...]], window: int) -> Iterator[object]:
+    """``fn(*a)`` for each ``a``, in order, on ``pool``, with at most ``window`` tasks out.
+
+    ``Pool.imap`` would read its whole input at once (a corpus larger than memory) and
+    ``starmap`` hold every result at once; this keeps both at ``window``.
+    """
+    pending: deque[multiprocessing.pool.AsyncResult] = deque()
+    for a in args:
+        pending.append(pool.apply_async(fn, a))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
 def _pool(workers: int) -> multiprocessing.pool.Pool:
     # fork: the workers need no re-import of the caller's script (spawn would run an
     # unguarded script again); they only read files and arrays handed to them.
@@ -394,13 +412,14 @@ class _Runner:
     """Runs shard tasks inline or on a process pool, in order."""
 
     def __init__(self, workers: int) -> None:
+        self.workers = workers
         self.pool = (_pool(workers) if workers > 1 else None)
 
     def map(self, fn: Callable[..., object],
             args: Iterable[tuple[object, ...]]) -> Iterable[object]:
         if self.pool is None:
             return (fn(*a) for a in args)
-        return self.pool.starmap(fn, list(args), chunksize=1)
+        return bounded_imap(self.pool, fn, args, 2 * self.workers)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -409,7 +428,7 @@ class _Runner:
 
 
 def count_corpus(corpus: UnitFile, max_n: int, min_count: int, workdir: str, *,
-                 workers: int = 1, shard_size: int = 1 << 24,
+                 workers: int = 1, shard_size: int = 1 << 22,
                  on_level: Callable[[int], None] | None = None) -> NgramCounts:
     """Count every n-gram of 1 to ``max_n`` units occurring at least ``min_count`` times.
 
@@ -493,7 +512,7 @@ def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
         out.write(np.array([BOUNDARY], dtype=np.int32).tobytes())
         pool = _pool(workers) if workers > 1 else None
         try:
-            chunks = (pool.imap(_encode_chunk_star, ((t, cut) for t in texts))
+            chunks = (bounded_imap(pool, encode, ((t, cut) for t in texts), 2 * workers)
                       if pool is not None else (encode(t, cut) for t in texts))
             for units, local_runs in chunks:
                 if local_runs:
@@ -508,7 +527,3 @@ def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
             if pool is not None:
                 pool.terminate()
     return UnitFile(path, length, list(index))
-
-
-def _encode_chunk_star(args: tuple[str, Cut | None]) -> tuple[np.ndarray, list[str]]:
-    return encode(*args)

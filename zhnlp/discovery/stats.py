@@ -38,6 +38,7 @@ class Candidates:
     right_entropy: np.ndarray
     score: np.ndarray
     level_row: np.ndarray  # row of the candidate in its level of the counts
+    considered: int = 0  # n-grams looked at, before the thresholds
 
     def __len__(self) -> int:
         return len(self.words)
@@ -46,7 +47,7 @@ class Candidates:
         """The candidates where ``mask`` is true."""
         idx = np.flatnonzero(mask)
         return Candidates([self.words[i] for i in idx.tolist()],
-                          *(getattr(self, f)[idx] for f in _ARRAYS))
+                          *(getattr(self, f)[idx] for f in _ARRAYS), self.considered)
 
 
 _ARRAYS = ("length", "count", "cohesion", "left_entropy", "right_entropy", "score", "level_row")
@@ -84,9 +85,14 @@ def score(count: np.ndarray, cohesion: np.ndarray, left_entropy: np.ndarray,
             * np.minimum(left_entropy, right_entropy))
 
 
-def candidates(counts: NgramCounts, max_len: int) -> Candidates:
-    """Statistics of every n-gram of 2 to ``max_len`` units in ``counts``.
+def candidates(counts: NgramCounts, max_len: int, *, min_cohesion: float = -np.inf,
+               min_entropy: float = -np.inf) -> Candidates:
+    """Statistics of the n-grams of 2 to ``max_len`` units in ``counts`` with at least
+    ``min_cohesion`` and both entropies at least ``min_entropy``.
 
+    The thresholds apply before any string is made: on a large corpus most n-grams fail
+    them, and a Python string apiece would cost more memory than the counts themselves.
+    ``considered`` on the result tells how many n-grams were looked at.
     ``counts`` must hold at least ``max_len + 1`` levels (the neighbours of the longest).
     """
     if counts.max_n < max_len + 1:
@@ -94,16 +100,22 @@ def candidates(counts: NgramCounts, max_len: int) -> Candidates:
                          f"of {max_len} units (need {max_len + 1})")
     words: list[str] = []
     parts: dict[str, list[np.ndarray]] = {f: [] for f in _ARRAYS}
+    considered = 0
     for n in range(2, max_len + 1):
-        grams = counts.grams(n)
         count = counts.counts[n - 1]
+        considered += count.size
         left = branching_entropy(count, counts.left_total[n - 1], counts.left_nlogn[n - 1])
         right = branching_entropy(count, counts.right_total[n - 1], counts.right_nlogn[n - 1])
-        coh = cohesion(counts, grams, count)
-        words.extend(counts.strings(n))
-        for name, arr in zip(_ARRAYS, (np.full(count.size, n), count, coh, left, right,
-                                       score(count, coh, left, right),
-                                       np.arange(count.size))):
+        rows = np.flatnonzero(np.minimum(left, right) >= min_entropy)
+        coh = cohesion(counts, counts.grams(n)[rows], count[rows])
+        keep = coh >= min_cohesion
+        rows, coh = rows[keep], coh[keep]
+        count, left, right = count[rows], left[rows], right[rows]
+        words.extend(counts.strings(n, rows))
+        for name, arr in zip(_ARRAYS, (np.full(rows.size, n), count, coh, left, right,
+                                       score(count, coh, left, right), rows)):
             parts[name].append(arr)
-    return Candidates(words, *(np.concatenate(parts[f]) if parts[f] else np.empty(0)
-                               for f in _ARRAYS))
+    out = Candidates(words, *(np.concatenate(parts[f]) if parts[f] else np.empty(0)
+                              for f in _ARRAYS))
+    out.considered = considered
+    return out
