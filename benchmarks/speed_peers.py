@@ -1,7 +1,8 @@
 """Speed and memory of `zhnlp discover-words` against SmoothNLP, jiagu and nlp-zero, in one run.
 
 Every tool mines the same real corpus (default: the `reviews` corpus, 35k reviews, 2.6M
-characters) in a process of its own; we report CPU seconds (user + system), wall seconds,
+characters) in a process of its own, three times (the median run is kept: timings on this
+shared machine vary by 20-30%); we report CPU seconds (user + system), wall seconds,
 peak RSS, bytes of peak memory per input character, and each peer's CPU time over ours.
 zhnlp runs with its default settings (rules included). The peers run from their own virtual
 environment (they need old pandas and numpy), made as ../shared/PEERS.md says:
@@ -59,8 +60,14 @@ findword.new_word_find(CORPUS, OUT)
 """
 
 
-def measure(cmd: list[str]) -> dict[str, float]:
-    """Run ``cmd``; its CPU seconds, wall seconds and peak RSS (MB), from wait4."""
+def measure(cmd: list[str], repeat: int = 3) -> dict[str, float]:
+    """Run ``cmd`` ``repeat`` times; the run with the median CPU time (its CPU seconds, wall
+    seconds and peak RSS in MB, from wait4)."""
+    runs = sorted((measure_once(cmd) for _ in range(repeat)), key=lambda r: r["cpu_s"])
+    return runs[len(runs) // 2]
+
+
+def measure_once(cmd: list[str]) -> dict[str, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -78,6 +85,7 @@ def main() -> None:
     ap.add_argument("--peers-python", default=str(HERE.parent / "peers" / "bin" / "python"))
     ap.add_argument("--out", default=str(HERE / "out"))
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool; the median is kept")
     args = ap.parse_args()
     zhnlp = shutil.which("zhnlp") or str(Path(sys.executable).parent / "zhnlp")
     corpus = args.corpus or subprocess.run([zhnlp, "corpus", "get", "reviews"], check=True,
@@ -89,13 +97,13 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         rows["zhnlp"] = measure([zhnlp, "discover-words", corpus, "-q",
-                                 "-o", f"{tmp}/zhnlp.tsv"])
+                                 "-o", f"{tmp}/zhnlp.tsv"], args.repeat)
         rows["zhnlp"]["words"] = sum(1 for _ in open(f"{tmp}/zhnlp.tsv", encoding="utf-8")) - 1
         if not args.skip_peers:
             for name, code in PEERS.items():
                 target = f"{tmp}/{name}.txt"
                 prog = f"CORPUS = {corpus!r}\nOUT = {target!r}\n{code}"
-                rows[name] = measure([args.peers_python, "-c", prog])
+                rows[name] = measure([args.peers_python, "-c", prog], args.repeat)
                 with open(target, encoding="utf-8", errors="replace") as handle:
                     rows[name]["words"] = sum(1 for line in handle if line.strip())
     ours = rows["zhnlp"]["cpu_s"]

@@ -325,18 +325,19 @@ class _Level:
 
 
 def _shard_keys(level: _Level, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Right keys (with their validity mask) and left keys of positions ``[start, stop)``."""
+    """Right keys of positions ``[start, stop)`` that have one, their offsets in the shard,
+    and the left keys."""
     units = np.memmap(level.units_path, dtype=np.int32, mode="r", shape=(level.length,))
     ids = np.memmap(level.ids_path, dtype=np.int32, mode="r", shape=(level.length,))
     size, n, v = stop - start, level.n, level.v
-    u = _padded(units, start, stop + n + 1, BOUNDARY).astype(np.int64)
-    row = _padded(ids, start, stop + 1, -1).astype(np.int64)
-    right_unit = u[n:n + size]
-    right_ok = (row[:-1] >= 0) & (right_unit != BOUNDARY)
-    right = row[:-1] * v + right_unit
-    left_ok = (row[1:] >= 0) & (u[:size] != BOUNDARY)
-    left = row[1:][left_ok] * v + u[:size][left_ok]
-    return right, right_ok, left
+    u = _padded(units, start, stop + n + 1, BOUNDARY)
+    row = _padded(ids, start, stop + 1, -1)
+    # only positions with a frequent n-gram and a neighbour become int64 keys
+    right_at = np.flatnonzero((row[:-1] >= 0) & (u[n:n + size] != BOUNDARY))
+    right = row[right_at].astype(np.int64) * v + u[n + right_at]
+    left_at = np.flatnonzero((row[1:] >= 0) & (u[:size] != BOUNDARY))
+    left = row[1 + left_at].astype(np.int64) * v + u[left_at]
+    return right, right_at, left
 
 
 def _count_shard(level: _Level, start: int, stop: int, keep: bool) -> tuple[
@@ -347,13 +348,12 @@ def _count_shard(level: _Level, start: int, stop: int, keep: bool) -> tuple[
     has none) goes to the level's local-index file and the distinct keys beside it, so that
     the positions' rows in the next level are a gather, not a search per position.
     """
-    right, right_ok, left = _shard_keys(level, start, stop)
+    right, right_at, left = _shard_keys(level, start, stop)
     if not keep:
-        return unique_counts(right[right_ok]), unique_counts(left)
-    distinct, inverse, counts = np.unique(right[right_ok], return_inverse=True,
-                                          return_counts=True)
+        return unique_counts(right), unique_counts(left)
+    distinct, inverse, counts = np.unique(right, return_inverse=True, return_counts=True)
     local = np.full(stop - start, -1, dtype=np.int32)
-    local[right_ok] = inverse
+    local[right_at] = inverse
     out = np.memmap(level.local_path, dtype=np.int32, mode="r+", shape=(level.length,))
     out[start:stop] = local
     np.save(f"{level.local_path}.{start}.npy", distinct)

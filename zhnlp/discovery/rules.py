@@ -43,11 +43,33 @@ class Cutter:
         for pattern, hints in self.patterns:
             if not hints:
                 text = pattern.sub(repl, text)
-            elif any(h in text for h in hints):
-                lines = text.split("\n")
-                text = "\n".join(pattern.sub(repl, line) if any(h in line for h in hints)
-                                  else line for line in lines)
+                continue
+            spans = _lines_holding(text, hints)
+            if spans:
+                parts, prev = [], 0
+                for lo, hi in spans:
+                    parts += [text[prev:lo], pattern.sub(repl, text[lo:hi])]
+                    prev = hi
+                parts.append(text[prev:])
+                text = "".join(parts)
         return text
+
+
+def _lines_holding(text: str, hints: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Sorted, disjoint (start, end) spans of the lines of ``text`` that hold a hint."""
+    starts = set()
+    for hint in hints:
+        at = text.find(hint)
+        while at >= 0:
+            lo = text.rfind("\n", 0, at) + 1
+            starts.add(lo)
+            hi = text.find("\n", at)
+            at = text.find(hint, hi if hi >= 0 else len(text))
+    spans = []
+    for lo in sorted(starts):
+        hi = text.find("\n", lo)
+        spans.append((lo, hi if hi >= 0 else len(text)))
+    return spans
 
 
 @dataclass
