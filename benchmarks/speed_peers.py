@@ -99,6 +99,12 @@ def main() -> None:
         rows["zhnlp"] = measure([zhnlp, "discover-words", corpus, "-q",
                                  "-o", f"{tmp}/zhnlp.tsv"], args.repeat)
         rows["zhnlp"]["words"] = sum(1 for _ in open(f"{tmp}/zhnlp.tsv", encoding="utf-8")) - 1
+        # statistics alone, as the peers do them (no rules, no segmenter)
+        rows["zhnlp --no-rules"] = measure([zhnlp, "discover-words", corpus, "-q", "--no-rules",
+                                            "--base", "none", "-o", f"{tmp}/plain.tsv"],
+                                           args.repeat)
+        rows["zhnlp --no-rules"]["words"] = sum(1 for _ in open(f"{tmp}/plain.tsv",
+                                                                encoding="utf-8")) - 1
         if not args.skip_peers:
             for name, code in PEERS.items():
                 target = f"{tmp}/{name}.txt"

@@ -167,7 +167,7 @@ class NewWordMiner:
         return self
 
     def _count(self, corpus: UnitFile, min_count: int, workdir: str) -> NgramCounts:
-        bar = progress_bar(self.max_len + 1, desc="counting n-grams", unit="level",
+        bar = progress_bar(self.max_len, desc="counting n-grams", unit="level",
                            quiet=self.quiet)
         with bar:
             counts = count_corpus(corpus, self.max_len + 1, min_count, workdir,
