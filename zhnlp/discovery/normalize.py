@@ -10,6 +10,7 @@ code point; a run of Latin, Greek or Cyrillic letters and digits (``K``, ``XP``,
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -41,15 +42,21 @@ def _classify(cp: int) -> int:
     return _SPLIT
 
 
-def char_classes(cps: np.ndarray) -> np.ndarray:
-    """Class of each code point: 0 boundary, 1 a unit by itself, 2 part of a letter/digit run."""
-    cls = _classes[cps]
-    unseen = cls == _UNKNOWN
+def _lookup(table: np.ndarray, cps: np.ndarray, unknown: int,
+            compute: Callable[[int], int]) -> np.ndarray:
+    """``table[cps]``, computing the entries still ``unknown`` once per code point seen."""
+    values = table[cps]
+    unseen = values == unknown
     if unseen.any():
         for cp in np.unique(cps[unseen]).tolist():
-            _classes[cp] = _classify(cp)
-        cls = _classes[cps]
-    return cls
+            table[cp] = compute(cp)
+        values = table[cps]
+    return values
+
+
+def char_classes(cps: np.ndarray) -> np.ndarray:
+    """Class of each code point: 0 boundary, 1 a unit by itself, 2 part of a letter/digit run."""
+    return _lookup(_classes, cps, _UNKNOWN, _classify)
 
 
 _UNMAPPED = 0xFFFFFFFF  # not looked at yet
@@ -78,12 +85,7 @@ def nfkc(text: str) -> str:
     goes through unicodedata.
     """
     cps = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-    mapped = _nfkc[cps]
-    unseen = mapped == _UNMAPPED
-    if unseen.any():
-        for cp in np.unique(cps[unseen]).tolist():
-            _nfkc[cp] = _nfkc_of(cp)
-        mapped = _nfkc[cps]
+    mapped = _lookup(_nfkc, cps, _UNMAPPED, _nfkc_of)
     special = np.flatnonzero(mapped >= _COMPOSES)
     if not special.size:
         return mapped.tobytes().decode("utf-32-le")
