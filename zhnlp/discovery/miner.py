@@ -188,9 +188,8 @@ class NewWordMiner:
 
         rejected["threshold"] = cands.considered - len(cands)
         alive = np.ones(len(cands), dtype=bool)
-        known = np.zeros(len(cands), dtype=bool)  # only asked of what passed the thresholds
         contains = base.__contains__
-        known[alive] = [contains(cands.words[i]) for i in np.flatnonzero(alive).tolist()]
+        known = np.array([contains(w) for w in cands.words], dtype=bool)
         drop(~dominated(counts, cands, self.dominance), "dominated")
         # The classifier learns from the known words that pass the rules; otherwise the known
         # ones can go first and spare the rules their checks.
@@ -232,10 +231,10 @@ class NewWordMiner:
 
     def _compounds(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
                    base: BaseLexicon) -> np.ndarray:
-        """Which candidates in ``mask`` are phrases of known words (see ``is_compound``), the
-        corpus's counts deciding which of their parts are bound to each other."""
+        """Which candidates in ``mask`` are phrases of known words (see ``compound_cuts``),
+        the corpus's counts deciding which of their parts are bound to each other."""
         out = np.zeros(len(cands), dtype=bool)
-        pairs: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (n, cut) -> (candidate, _)
+        cut_at: dict[tuple[int, int], list[int]] = {}  # (length, cut in units) -> candidates
         for i in np.flatnonzero(mask).tolist():
             word = cands.words[i]
             cuts = compound_cuts(word, base.segment, base.__contains__)
@@ -251,11 +250,10 @@ class NewWordMiner:
                     out[i] = False
                     continue
             for j in cuts:
-                pairs.setdefault((n, j), []).append((i, j))
-        grams = {n: counts.grams(n) for n, _ in pairs}
-        for (n, j), members in pairs.items():
-            idx = np.array([i for i, _ in members])
-            g = grams[n][cands.level_row[idx]]
+                cut_at.setdefault((n, j), []).append(i)
+        for (n, j), members in cut_at.items():
+            idx = np.array(members)
+            g = counts.grams(n)[cands.level_row[idx]]
             rarer = np.minimum(counts.count_of(g[:, :j]), counts.count_of(g[:, j:]))
             # a share of a few dozen occurrences says little: ask for evidence
             bound = (rarer >= self.bound_evidence) & (cands.count[idx] >= self.bound_share * rarer)
