@@ -16,6 +16,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the pkuseg backend (an extra): its setup.py needs numpy and cython already installed
+	$(BIN)/python -m pip install -q numpy cython
+	$(BIN)/python -m pip install -q --no-build-isolation "pkuseg==0.0.25"
 	touch $@
 
 # The main job: fetch a real corpus (35k reviews, verified by sha256) and discover its new words.

@@ -7,6 +7,7 @@ import sys
 import click
 from zhnlp.cli.corpus import corpus
 from zhnlp.cli.discover import discover_words
+from zhnlp.cli.segment import segment
 
 from zhnlp import __version__
 from zhnlp.errors import ZhnlpError
@@ -26,6 +27,7 @@ def cli() -> None:
 
 cli.add_command(discover_words)
 cli.add_command(corpus)
+cli.add_command(segment)
 
 
 def main() -> None:

@@ -20,11 +20,8 @@ files rely on.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.pool
 import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +29,7 @@ import numpy as np
 from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, Cut, encode, unit_text
 from zhnlp.errors import InputError
 from zhnlp.io import atomic_write
+from zhnlp.parallel import bounded_imap, make_pool
 
 FORMAT = "zhnlp-ngram-counts/1"
 
@@ -385,35 +383,12 @@ def _write_unit_ids(units_path: str, length: int, row_of_unit: np.ndarray, ids_p
     out[start:stop] = row_of_unit[np.asarray(units[start:stop])]
 
 
-def bounded_imap(pool: multiprocessing.pool.Pool, fn: Callable[..., object],
-                 args: Iterable[tuple[object, ...]], window: int) -> Iterator[object]:
-    """``fn(*a)`` for each ``a``, in order, on ``pool``, with at most ``window`` tasks out.
-
-    ``Pool.imap`` would read its whole input at once (a corpus larger than memory) and
-    ``starmap`` hold every result at once; this keeps both at ``window``.
-    """
-    pending: deque[multiprocessing.pool.AsyncResult] = deque()
-    for a in args:
-        pending.append(pool.apply_async(fn, a))
-        if len(pending) >= window:
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()
-
-
-def _pool(workers: int) -> multiprocessing.pool.Pool:
-    # fork: the workers need no re-import of the caller's script (spawn would run an
-    # unguarded script again); they only read files and arrays handed to them.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(workers)
-
-
 class _Runner:
     """Runs shard tasks inline or on a process pool, in order."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.pool = (_pool(workers) if workers > 1 else None)
+        self.pool = (make_pool(workers) if workers > 1 else None)
 
     def map(self, fn: Callable[..., object],
             args: Iterable[tuple[object, ...]]) -> Iterable[object]:
@@ -510,7 +485,7 @@ def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
     length = 1
     with open(path, "wb") as out:
         out.write(np.array([BOUNDARY], dtype=np.int32).tobytes())
-        pool = _pool(workers) if workers > 1 else None
+        pool = make_pool(workers) if workers > 1 else None
         try:
             chunks = (bounded_imap(pool, encode, ((t, cut) for t in texts), 2 * workers)
                       if pool is not None else (encode(t, cut) for t in texts))
