@@ -8,6 +8,7 @@ import click
 from zhnlp.cli.corpus import corpus
 from zhnlp.cli.discover import discover_words
 from zhnlp.cli.segment import segment
+from zhnlp.cli.vocab import build_vocab
 
 from zhnlp import __version__
 from zhnlp.errors import ZhnlpError
@@ -28,6 +29,7 @@ def cli() -> None:
 cli.add_command(discover_words)
 cli.add_command(corpus)
 cli.add_command(segment)
+cli.add_command(build_vocab)
 
 
 def main() -> None:

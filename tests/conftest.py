@@ -33,3 +33,17 @@ def pku_words() -> Path:
 def pku_gold() -> set[str]:
     text = need(SIGHAN / "pku_test_gold.utf8").read_text(encoding="utf-8")
     return {unicodedata.normalize("NFKC", w) for w in text.split()}
+
+
+@pytest.fixture(scope="session")
+def eprstmt_sentences() -> list[str]:
+    """The raw review sentences of FewCLUE EPRSTMT's unlabeled split (real, with Latin)."""
+    import json
+
+    path = need(DATA / "fewclue" / "eprstmt" / "unlabeled.json")
+    return [json.loads(line)["sentence"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="session")
+def bert_vocab() -> Path:
+    return need(DATA / "vocab" / "bert-chinese-vocab.txt")

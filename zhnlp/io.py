@@ -7,6 +7,7 @@ import codecs
 import contextlib
 import gzip
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -138,4 +139,29 @@ def atomic_write(path: str, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str) -> Iterator[str]:
+    """A temporary directory beside ``path`` that replaces ``path`` only on success.
+
+    An earlier ``path`` is swapped out whole, so a reader sees the old directory or the new
+    one, never a mix.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".")
+    try:
+        yield tmp
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".old.")
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,0 +1,51 @@
+"""``zhnlp build-vocab``."""
+
+from __future__ import annotations
+
+import itertools
+
+import click
+
+from zhnlp.io import check_encoding, iter_text
+from zhnlp.vocab import (
+    BERT_CHINESE_SIZE,
+    save_tokenizer,
+    tokenizer_from_vocab,
+    train_tokenizer,
+    unk_share,
+)
+
+
+@click.command("build-vocab")
+@click.argument("corpus", nargs=-1, required=True, metavar="CORPUS...")
+@click.option("-o", "--out", required=True, help="The tokenizer directory to write (atomically).")
+@click.option("--vocab", "vocab_file", default=None, metavar="FILE",
+              help="Adopt an existing vocab.txt (e.g. Chinese BERT's) instead of learning one.")
+@click.option("--size", default=BERT_CHINESE_SIZE, show_default=True, type=click.IntRange(100),
+              help="Vocabulary size to learn (every character seen is kept besides).")
+@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of CORPUS.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no coverage report.")
+def build_vocab(corpus: tuple[str, ...], out: str, vocab_file: str | None, size: int,
+                encoding: str, quiet: bool) -> None:
+    """Build a Chinese BERT-layout WordPiece tokenizer from CORPUS and save it to --out.
+
+    Han characters are single tokens, Latin letters and digits WordPiece pieces (##),
+    lower-cased, NFKC-normalised. Prints the share of the corpus that maps to [UNK].
+
+    \b
+    Examples:
+      zhnlp build-vocab reviews.txt -o tok/
+      zhnlp build-vocab reviews.txt -o tok/ --vocab ../shared/data/vocab/bert-chinese-vocab.txt
+    """
+    encoding = check_encoding(encoding)
+
+    def lines() -> itertools.chain[str]:
+        return itertools.chain.from_iterable(
+            chunk.splitlines() for p in corpus for chunk in iter_text(p, encoding, quiet=quiet))
+
+    tok = tokenizer_from_vocab(vocab_file) if vocab_file else train_tokenizer(lines(), size)
+    share, total = unk_share(tok, lines())
+    save_tokenizer(tok, out)
+    if not quiet:
+        click.echo(f"{out}: {tok.get_vocab_size():,} tokens; [UNK] is {share:.4%} of the "
+                   f"corpus's {total:,} tokens", err=True)
