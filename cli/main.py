@@ -7,6 +7,7 @@ import sys
 import click
 from zhnlp.cli.corpus import corpus
 from zhnlp.cli.discover import discover_words
+from zhnlp.cli.prepare import prepare_cmd
 from zhnlp.cli.segment import segment
 from zhnlp.cli.vocab import build_vocab
 
@@ -30,6 +31,7 @@ cli.add_command(discover_words)
 cli.add_command(corpus)
 cli.add_command(segment)
 cli.add_command(build_vocab)
+cli.add_command(prepare_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,57 @@
+"""``zhnlp prepare``."""
+
+from __future__ import annotations
+
+import itertools
+
+import click
+
+from zhnlp.io import check_encoding, iter_text
+from zhnlp.pretraining_data import PrepareConfig, prepare, sha256_file
+from zhnlp.segment import BACKENDS, read_lexicon
+
+
+@click.command("prepare")
+@click.argument("corpus", nargs=-1, required=True, metavar="CORPUS...")
+@click.option("--tokenizer", required=True, metavar="TOKDIR",
+              help="A tokenizer directory (zhnlp build-vocab).")
+@click.option("--lexicon", "lexicon_path", default=None, metavar="LEX",
+              help="Discovered words to keep whole (any discover-words format).")
+@click.option("--out", "-o", required=True, metavar="SHARDDIR", help="Where the shards go.")
+@click.option("--max-len", default=128, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--docs", type=click.Choice(["line", "blank"]), default="line", show_default=True,
+              help="Documents are lines, or paragraphs separated by blank lines.")
+@click.option("--docs-per-shard", default=2000, show_default=True, type=click.IntRange(1))
+@click.option("--backend", type=click.Choice(BACKENDS), default="jieba", show_default=True,
+              help="Segmenter for the word ids.")
+@click.option("--encoding", default="utf-8", show_default=True)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
+def prepare_cmd(corpus: tuple[str, ...], tokenizer: str, lexicon_path: str | None, out: str,
+                max_len: int, docs: str, docs_per_shard: int, backend: str, encoding: str,
+                workers: int, seed: int, quiet: bool) -> None:
+    """Turn CORPUS into pretraining shards with whole-word ids, in SHARDDIR.
+
+    Run it again after an interruption: intact shards are kept, the rest are built.
+
+    \b
+    Example:
+      zhnlp build-vocab news.txt -o tok/
+      zhnlp prepare news.txt --tokenizer tok/ --lexicon new.tsv --docs blank -o shards/
+    """
+    encoding = check_encoding(encoding)
+    lexicon = read_lexicon(lexicon_path) if lexicon_path else None
+    lines = (line for chunk in itertools.chain.from_iterable(
+        iter_text(p, encoding, quiet=True) for p in corpus) for line in chunk.split("\n"))
+    config = PrepareConfig(max_len=max_len, docs=docs, docs_per_shard=docs_per_shard,
+                           backend=backend, seed=seed)
+    manifest = prepare(lines, tokenizer, out, lexicon=lexicon,
+                       lexicon_hash=sha256_file(lexicon_path) if lexicon_path else None,
+                       config=config, workers=workers, quiet=quiet)
+    if not quiet:
+        words, tokens = int(manifest["words"]), int(manifest["word_tokens"])
+        click.echo(f"{out}: {len(manifest['shards'])} shards, {manifest['sequences']:,} "
+                   f"sequences, {manifest['tokens']:,} tokens, {tokens / max(words, 1):.2f} "
+                   f"tokens per word, {manifest['unaligned_tokens']:,} tokens off word "
+                   "boundaries", err=True)

@@ -1,0 +1,89 @@
+"""Masking strategies on real sequences: exact counts, never a special token, words whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from zhnlp.masking import budget, mask_batch
+from zhnlp.pretraining_data import PrepareConfig, PretrainingShards, prepare
+from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
+
+
+@pytest.fixture(scope="module")
+def batch(bert_vocab, eprstmt_sentences, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("m")
+    save_tokenizer(tokenizer_from_vocab(str(bert_vocab)), str(tmp / "tok"))
+    prepare(eprstmt_sentences[:800], str(tmp / "tok"), str(tmp / "s"),
+            config=PrepareConfig(backend="rjieba", max_len=96))
+    data = PretrainingShards(str(tmp / "s"))
+    rows = torch.from_numpy(np.stack([data[i] for i in range(len(data))])).long()
+    return rows[:, 0], rows[:, 1]
+
+
+SPECIAL = (0, 101, 102, 103)
+
+
+@pytest.mark.parametrize("strategy", ["char", "wwm", "span"])
+@pytest.mark.parametrize("policy", ["electra", "bert"])
+def test_counts_and_specials(batch, strategy, policy):
+    ids, words = batch
+    out = mask_batch(ids, words, strategy=strategy, policy=policy, mask_id=103,
+                     vocab_size=21128, gen=torch.Generator().manual_seed(0))
+    real = words >= 0
+    want = budget(real, 0.15)
+    got = out.mask.sum(dim=1)
+    assert not (out.mask & ~real).any()  # never [CLS], [SEP] or padding
+    assert (out.labels[out.mask] == ids[out.mask]).all() and (out.labels[~out.mask] == -100).all()
+    assert (out.input_ids[~out.mask] == ids[~out.mask]).all()
+    assert (want == torch.clamp(torch.round(real.sum(1) * 0.15), min=1)).all()
+    if strategy == "wwm":
+        assert (got <= want).all() and (got == want).float().mean() > 0.97
+    else:
+        assert (got == want).all()
+    replaced = (out.input_ids == 103) & out.mask
+    share = replaced.sum().item() / out.mask.sum().item()
+    assert abs(share - (0.85 if policy == "electra" else 0.8)) < 0.04
+    if policy == "bert":
+        random_tok = out.mask & (out.input_ids != 103) & (out.input_ids != ids)
+        assert 0.05 < random_tok.sum().item() / out.mask.sum().item() < 0.15
+
+
+def test_whole_words_are_masked_whole(batch):
+    ids, words = batch
+    out = mask_batch(ids, words, strategy="wwm", mask_id=103, vocab_size=21128,
+                     gen=torch.Generator().manual_seed(1))
+    multi = 0
+    for row_words, row_mask in zip(words, out.mask):
+        for w in torch.unique(row_words[row_words >= 0]).tolist():
+            at = row_words == w
+            assert row_mask[at].all() or not row_mask[at].any()
+            multi += bool(row_mask[at].all() and at.sum() > 1)
+    assert multi > 50  # multi-token words do get masked, whole
+
+
+def test_same_seed_same_masks(batch):
+    ids, words = batch
+    a = mask_batch(ids, words, strategy="span", mask_id=103, vocab_size=21128,
+                   gen=torch.Generator().manual_seed(7))
+    b = mask_batch(ids, words, strategy="span", mask_id=103, vocab_size=21128,
+                   gen=torch.Generator().manual_seed(7))
+    assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.mask, b.mask)
+
+
+def test_spans_are_contiguous_runs(batch):
+    ids, words = batch
+    out = mask_batch(ids, words, strategy="span", mask_id=103, vocab_size=21128,
+                     gen=torch.Generator().manual_seed(2))
+    runs = []
+    for row in out.mask:
+        r = row.int().tolist()
+        length = 0
+        for v in r + [0]:
+            if v:
+                length += 1
+            elif length:
+                runs.append(length)
+                length = 0
+    assert np.mean(runs) > 1.5  # spans, not scattered tokens

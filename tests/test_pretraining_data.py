@@ -1,0 +1,202 @@
+"""`zhnlp prepare`: sentences, word ids, packing, shards, resume, loading, on real text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from zhnlp.errors import InputError, ZhnlpError
+from zhnlp.loader import MaskingCollator, make_loader, swap_segments
+from zhnlp.pretraining_data import (
+    PrepareConfig,
+    PretrainingShards,
+    SentenceEncoder,
+    prepare,
+    sentences,
+)
+from zhnlp.segment import Segmenter
+from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
+
+ZHNLP = [sys.executable, "-c", "from zhnlp.cli.main import main; main()"]
+
+
+@pytest.fixture(scope="module")
+def tokdir(bert_vocab, tmp_path_factory):
+    path = tmp_path_factory.mktemp("tok") / "tok"
+    save_tokenizer(tokenizer_from_vocab(str(bert_vocab)), str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def corpus(eprstmt_sentences):
+    return eprstmt_sentences[:1500]
+
+
+@pytest.fixture(scope="module")
+def shards(corpus, tokdir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shards") / "s"
+    config = PrepareConfig(docs_per_shard=400, backend="rjieba", max_len=64)
+    manifest = prepare(corpus, tokdir, str(out), config=config)
+    return out, manifest, config
+
+
+def test_sentences_keep_their_marks():
+    assert sentences("他说：“好。”然后走了！！真的吗？没有句号") == \
+        ["他说：“好。”", "然后走了！！", "真的吗？", "没有句号"]
+
+
+def test_word_ids_align_mixed_han_latin_digit_words(tokdir, eprstmt_sentences):
+    lexicon = {"iPhone8": 1, "iphone8": 1, "4G网络": 1, "MP3": 1}
+    encoder = SentenceEncoder(tokdir, Segmenter("rjieba", lexicon))
+    checked = 0
+    for line in eprstmt_sentences:
+        if "4G网络" not in line and "iPhone8" not in line:
+            continue
+        ids, words = encoder.encode(line)
+        tokens = [encoder.tokenizer.id_to_token(i) for i in ids]
+        for word in ("4g网络", "iphone8"):
+            text = "".join(t.removeprefix("##") for t in tokens)
+            if word not in text:
+                continue
+            # the tokens that spell the word all carry one word id, and no other token has it
+            pos, acc = 0, ""
+            for i, tok in enumerate(tokens):
+                if text.startswith(word, len(acc)):
+                    pos = i
+                    break
+                acc += tok.removeprefix("##")
+            span, spelled = [], ""
+            for tok in tokens[pos:]:
+                if spelled == word:
+                    break
+                spelled += tok.removeprefix("##")
+                span.append(pos + len(span))
+            assert len({words[i] for i in span}) == 1, (line, tokens, words)
+            assert sum(w == words[span[0]] for w in words) == len(span)
+            assert len(span) > 1
+            checked += 1
+    assert checked >= 2
+    assert encoder.unaligned == 0
+
+
+def test_shards_layout_and_manifest(shards, tokdir):
+    out, manifest, config = shards
+    data = PretrainingShards(str(out), tokenizer=tokdir)
+    assert len(data) == manifest["sequences"] > 200
+    lengths = []
+    for i in range(len(data)):
+        ids, words, types = data[i]
+        n = int((ids != 0).sum())
+        lengths.append(n)
+        assert ids[0] == 101 and ids[n - 1] == 102 and (ids[n:] == 0).all()
+        assert (words[ids == 101] == -1).all() and (words[ids == 102] == -1).all()
+        assert (words[:n][(ids[:n] != 101) & (ids[:n] != 102)] >= 0).all()
+        if (types == 1).any():
+            first_b = int(np.argmax(types == 1))
+            assert ids[first_b - 1] == 102 and (types[first_b:n] == 1).all()
+    assert max(lengths) <= config.max_len
+    two_segments = np.mean([(data[i][2] == 1).any() for i in range(len(data))])
+    # one review per line: only reviews of several sentences can give A/B pairs
+    assert 0.1 < two_segments < 0.95
+    assert manifest["words"] < manifest["word_tokens"]  # some words span several tokens
+
+
+def test_resume_after_an_interruption_gives_identical_shards(corpus, tokdir, shards, tmp_path):
+    out, manifest, config = shards
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    # an interrupted run: the last shard never written, another one half-written
+    last = manifest["shards"][-1]["name"]
+    (copy / last).unlink()
+    broken = copy / manifest["shards"][1]["name"]
+    broken.write_bytes(broken.read_bytes()[:100])
+    again = prepare(corpus, tokdir, str(copy), config=config)
+    assert again == manifest
+    for entry in manifest["shards"]:
+        assert (copy / entry["name"]).read_bytes() == (out / entry["name"]).read_bytes()
+    parallel = prepare(corpus, tokdir, str(tmp_path / "par"), config=config, workers=2)
+    assert parallel == manifest
+
+
+def test_other_settings_or_tokenizer_are_refused(corpus, tokdir, shards, tmp_path,
+                                                 eprstmt_sentences):
+    out, manifest, config = shards
+    with pytest.raises(ZhnlpError, match="other settings"):
+        prepare(corpus, tokdir, str(out), config=PrepareConfig(max_len=32, backend="rjieba"))
+    other = tmp_path / "tok2"
+    from zhnlp.vocab import train_tokenizer
+    save_tokenizer(train_tokenizer(eprstmt_sentences[:500], 2000), str(other))
+    with pytest.raises(ZhnlpError, match="another tokenizer"):
+        PretrainingShards(str(out), tokenizer=str(other))
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(out, corrupt)
+    shard = corrupt / manifest["shards"][0]["name"]
+    raw = bytearray(shard.read_bytes())
+    raw[-5] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="corrupt shard"):
+        PretrainingShards(str(corrupt))
+    with pytest.raises(InputError, match="no manifest.json"):
+        PretrainingShards(str(tmp_path))
+
+
+def test_loader_splits_ranks_disjointly_and_masks(shards):
+    out, manifest, config = shards
+    data = PretrainingShards(str(out))
+    seen = []
+    for rank in range(2):
+        collator = MaskingCollator(mask_id=103, vocab_size=21128, seed=rank)
+        loader = make_loader(data, collator, 8, rank=rank, world_size=2, seed=3)
+        seen.append(list(iter(loader.sampler)))
+        batch = next(iter(loader))
+        assert batch["input_ids"].shape == (8, config.max_len)
+        assert ((batch["labels"] != -100) == (batch["input_ids"] != batch["original_ids"])
+                ).sum() > 0
+    assert not set(seen[0]) & set(seen[1])
+    assert len(seen[0]) == len(seen[1]) == len(data) // 2
+
+
+def test_sentence_order_swap(shards):
+    data = PretrainingShards(str(shards[0]))
+    row = next(data[i] for i in range(len(data)) if (data[i][2] == 1).any())
+    swapped = swap_segments(row)
+    ids, types = row[0], row[2]
+    n = int((ids != 0).sum())
+    b0 = int(np.argmax(types == 1))
+    a, b = list(ids[1:b0]), list(ids[b0:n])
+    assert list(swapped[0][:n]) == [101, *b, *a]
+    assert sorted(swapped[1][:n]) == sorted(row[1][:n])
+    assert list(swapped[2][:n]) == [0] * (1 + len(b)) + [1] * len(a)
+
+
+def test_cli_bad_input(tokdir, tmp_path, corpus):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    res = subprocess.run([*ZHNLP, "prepare", str(empty), "--tokenizer", tokdir, "-o",
+                          str(tmp_path / "o1"), "-q"], capture_output=True, text=True)
+    assert res.returncode == 1 and "no sequences" in res.stderr
+    gbk = tmp_path / "gbk.txt"
+    gbk.write_bytes(("\n".join(corpus[:5]) + "\n").encode("gbk"))
+    res = subprocess.run([*ZHNLP, "prepare", str(gbk), "--tokenizer", tokdir, "-o",
+                          str(tmp_path / "o2"), "-q"], capture_output=True, text=True)
+    assert res.returncode == 1 and "gbk.txt:1" in res.stderr and "not valid utf-8" in res.stderr
+    lex = tmp_path / "lex.jsonl"
+    lex.write_text('{"word": "好评"}\nnot json\n', encoding="utf-8")
+    good = tmp_path / "good.txt"
+    good.write_text("\n".join(corpus[:50]) + "\n", encoding="utf-8")
+    res = subprocess.run([*ZHNLP, "prepare", str(good), "--tokenizer", tokdir, "--lexicon",
+                          str(lex), "-o", str(tmp_path / "o3"), "-q"], capture_output=True,
+                         text=True)
+    assert res.returncode == 1 and "lex.jsonl:2: not a JSON object" in res.stderr
+    res = subprocess.run([*ZHNLP, "prepare", str(good), "--tokenizer", str(tmp_path), "-o",
+                          str(tmp_path / "o4"), "-q"], capture_output=True, text=True)
+    assert res.returncode == 1 and "not a tokenizer directory" in res.stderr
+    res = subprocess.run([*ZHNLP, "prepare", str(good), "--tokenizer", tokdir, "-o",
+                          str(tmp_path / "o5")], capture_output=True, text=True)
+    assert res.returncode == 0 and "1 shards" in res.stderr
+    assert json.loads((tmp_path / "o5" / "manifest.json").read_text())["sequences"] > 0
