@@ -6,8 +6,8 @@ import itertools
 
 import click
 
-from zhnlp.io import check_encoding, iter_text
-from zhnlp.pretraining_data import PrepareConfig, prepare, sha256_file
+from zhnlp.io import check_encoding, iter_text, sha256_file
+from zhnlp.pretraining_data import PrepareConfig, prepare
 from zhnlp.segment import BACKENDS, read_lexicon
 
 

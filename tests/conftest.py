@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -9,6 +11,12 @@ import pytest
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SIGHAN = DATA / "sighan2005"
+
+
+def zhnlp(*args: str, **kwargs: object) -> subprocess.CompletedProcess:
+    """Run the ``zhnlp`` command as a user would (output captured)."""
+    cmd = [sys.executable, "-c", "from zhnlp.cli.main import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, **kwargs)
 
 
 def need(path: Path) -> Path:

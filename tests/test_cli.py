@@ -11,12 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ZHNLP = [sys.executable, "-c", "from zhnlp.cli.main import main; main()"]
+from conftest import zhnlp
 
 
 def run(*args: str, stdin: bytes | None = None, cwd: Path | None = None):
-    return subprocess.run([*ZHNLP, *args], capture_output=True, input=stdin, cwd=cwd)
+    return zhnlp(*args, input=stdin, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

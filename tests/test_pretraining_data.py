@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import zhnlp
 
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.loader import MaskingCollator, make_loader, swap_segments
@@ -21,8 +20,6 @@ from zhnlp.pretraining_data import (
 )
 from zhnlp.segment import Segmenter
 from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
-
-ZHNLP = [sys.executable, "-c", "from zhnlp.cli.main import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -177,26 +174,25 @@ def test_sentence_order_swap(shards):
 def test_cli_bad_input(tokdir, tmp_path, corpus):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n", encoding="utf-8")
-    res = subprocess.run([*ZHNLP, "prepare", str(empty), "--tokenizer", tokdir, "-o",
-                          str(tmp_path / "o1"), "-q"], capture_output=True, text=True)
+    res = zhnlp("prepare", str(empty), "--tokenizer", tokdir, "-o",
+                str(tmp_path / "o1"), "-q", text=True)
     assert res.returncode == 1 and "no sequences" in res.stderr
     gbk = tmp_path / "gbk.txt"
     gbk.write_bytes(("\n".join(corpus[:5]) + "\n").encode("gbk"))
-    res = subprocess.run([*ZHNLP, "prepare", str(gbk), "--tokenizer", tokdir, "-o",
-                          str(tmp_path / "o2"), "-q"], capture_output=True, text=True)
+    res = zhnlp("prepare", str(gbk), "--tokenizer", tokdir, "-o",
+                str(tmp_path / "o2"), "-q", text=True)
     assert res.returncode == 1 and "gbk.txt:1" in res.stderr and "not valid utf-8" in res.stderr
     lex = tmp_path / "lex.jsonl"
     lex.write_text('{"word": "好评"}\nnot json\n', encoding="utf-8")
     good = tmp_path / "good.txt"
     good.write_text("\n".join(corpus[:50]) + "\n", encoding="utf-8")
-    res = subprocess.run([*ZHNLP, "prepare", str(good), "--tokenizer", tokdir, "--lexicon",
-                          str(lex), "-o", str(tmp_path / "o3"), "-q"], capture_output=True,
-                         text=True)
+    res = zhnlp("prepare", str(good), "--tokenizer", tokdir, "--lexicon", str(lex), "-o",
+                str(tmp_path / "o3"), "-q", text=True)
     assert res.returncode == 1 and "lex.jsonl:2: not a JSON object" in res.stderr
-    res = subprocess.run([*ZHNLP, "prepare", str(good), "--tokenizer", str(tmp_path), "-o",
-                          str(tmp_path / "o4"), "-q"], capture_output=True, text=True)
+    res = zhnlp("prepare", str(good), "--tokenizer", str(tmp_path), "-o",
+                str(tmp_path / "o4"), "-q", text=True)
     assert res.returncode == 1 and "not a tokenizer directory" in res.stderr
-    res = subprocess.run([*ZHNLP, "prepare", str(good), "--tokenizer", tokdir, "-o",
-                          str(tmp_path / "o5")], capture_output=True, text=True)
+    res = zhnlp("prepare", str(good), "--tokenizer", tokdir, "-o",
+                str(tmp_path / "o5"), text=True)
     assert res.returncode == 0 and "1 shards" in res.stderr
     assert json.loads((tmp_path / "o5" / "manifest.json").read_text())["sequences"] > 0

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
-import sys
 
 import pytest
+from conftest import zhnlp
 
 from zhnlp.discovery import NewWordMiner, write_words
 from zhnlp.errors import InputError
 from zhnlp.segment import Segmenter, read_lexicon
-
-ZHNLP = [sys.executable, "-c", "from zhnlp.cli.main import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +78,13 @@ def test_cli_segments_with_a_lexicon(mined, pku_lines, tmp_path):
     with open(lex, "w", encoding="utf-8") as handle:
         write_words(mined.words_, handle, "tsv")
     out = tmp_path / "seg.txt"
-    res = subprocess.run([*ZHNLP, "segment", str(corpus), "--lexicon", str(lex), "-o", str(out),
-                          "-q", "--backend", "rjieba"], capture_output=True)
+    res = zhnlp("segment", str(corpus), "--lexicon", str(lex), "-o", str(out),
+                "-q", "--backend", "rjieba")
     assert res.returncode == 0, res.stderr
     seg = out.read_text(encoding="utf-8").splitlines()
     assert len(seg) == 300 and seg[0].split(" ") == Segmenter("rjieba", read_lexicon(
         str(lex))).cut(pku_lines[0])
-    res = subprocess.run([*ZHNLP, "segment", str(corpus), "--lexicon", str(corpus), "-q"],
-                         capture_output=True)
+    res = zhnlp("segment", str(corpus), "--lexicon", str(corpus), "-q")
     assert res.returncode == 1 and res.stderr.decode().startswith("error: ")
     assert re.search(r"pku.txt:4: a \d+-character word: is this a lexicon\?\n$",
                      res.stderr.decode())

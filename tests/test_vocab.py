@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import unicodedata
 
 import pytest
+from conftest import zhnlp
 from transformers import AutoTokenizer, BertTokenizer
 
 from zhnlp.errors import InputError
@@ -18,8 +17,6 @@ from zhnlp.vocab import (
     train_tokenizer,
     unk_share,
 )
-
-ZHNLP = [sys.executable, "-c", "from zhnlp.cli.main import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +82,13 @@ def test_cli_writes_a_directory_and_reports_coverage(eprstmt_sentences, tmp_path
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(eprstmt_sentences[:2000]) + "\n", encoding="utf-8")
     out = tmp_path / "tok"
-    res = subprocess.run([*ZHNLP, "build-vocab", str(corpus), "-o", str(out), "--size", "3000"],
-                         capture_output=True, text=True)
+    res = zhnlp("build-vocab", str(corpus), "-o", str(out), "--size", "3000",
+                text=True)
     assert res.returncode == 0, res.stderr
     assert "[UNK] is 0.0000%" in res.stderr
     assert {p.name for p in out.iterdir()} >= {"tokenizer.json", "tokenizer_config.json",
                                                 "vocab.txt"}
-    again = subprocess.run([*ZHNLP, "build-vocab", str(corpus), "-o", str(out), "-q",
-                            "--vocab", str(tmp_path / "none.txt")], capture_output=True, text=True)
+    again = zhnlp("build-vocab", str(corpus), "-o", str(out), "-q",
+                  "--vocab", str(tmp_path / "none.txt"), text=True)
     assert again.returncode == 1 and "none.txt: no such file" in again.stderr
     assert (out / "vocab.txt").exists()  # the earlier tokenizer is untouched

