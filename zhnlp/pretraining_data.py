@@ -11,7 +11,8 @@ prediction can be trained from the same data by swapping them at load time.
 A shard is one ``.npy`` file of ``int32`` with shape ``(sequences, 3, max_len)``: token ids
 (0-padded), word ids (-1 for special tokens and padding; numbered from 0 in each sequence)
 and segment ids.  ``manifest.json`` records the settings, the tokenizer's and the lexicon's
-sha256, and each shard's name, size, checksum and counts.  Shard ``k`` holds the sequences
+sha256, and each shard's name, size, checksum and counts; ``tokenizer/`` holds a copy of the
+tokenizer.  Shard ``k`` holds the sequences
 built from input block ``k`` (a fixed number of documents) with a random generator seeded
 by ``(seed, k)``, so shards do not depend on the order or the process they are built in:
 an interrupted run resumes by building only the missing shards, and gives the same files.
@@ -23,6 +24,7 @@ import json
 import os
 import random
 import re
+import shutil
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from zhnlp.errors import InputError, ZhnlpError
-from zhnlp.io import atomic_write, sha256_file
+from zhnlp.io import atomic_dir, atomic_write, sha256_file
 from zhnlp.parallel import bounded_imap, make_pool
 from zhnlp.progress import progress_bar
 from zhnlp.segment import Segmenter
@@ -279,6 +281,7 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
                              "lexicon; use another --out or delete it")
         done = {s["name"]: s for s in old["shards"]
                 if _intact(os.path.join(out_dir, s["name"]), s)}
+    _keep_tokenizer(tokdir, out_dir)
     shards: list[dict[str, object]] = []
     blocks = _blocks(documents(lines, config.docs), config.docs_per_shard)
 
@@ -320,6 +323,18 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
     if manifest["sequences"] == 0:
         raise ZhnlpError("the corpus gave no sequences (is it empty?)")
     return manifest
+
+
+def _keep_tokenizer(tokdir: str, out_dir: str) -> None:
+    """A copy of the tokenizer beside the shards, so that they travel with what reads them."""
+    target = os.path.join(out_dir, "tokenizer")
+    if os.path.exists(os.path.join(target, "tokenizer.json")):
+        if tokenizer_hash(target) == tokenizer_hash(tokdir):
+            return
+    with atomic_dir(target) as tmp:
+        for name in os.listdir(tokdir):
+            if os.path.isfile(os.path.join(tokdir, name)):
+                shutil.copyfile(os.path.join(tokdir, name), os.path.join(tmp, name))
 
 
 def _blocks(docs: Iterator[list[str]], size: int) -> Iterator[tuple[int, list[list[str]]]]:
