@@ -8,6 +8,7 @@ import click
 from zhnlp.cli.corpus import corpus
 from zhnlp.cli.discover import discover_words
 from zhnlp.cli.prepare import prepare_cmd
+from zhnlp.cli.pretrain import plot_run, pretrain
 from zhnlp.cli.segment import segment
 from zhnlp.cli.vocab import build_vocab
 
@@ -32,6 +33,8 @@ cli.add_command(corpus)
 cli.add_command(segment)
 cli.add_command(build_vocab)
 cli.add_command(prepare_cmd)
+cli.add_command(pretrain)
+cli.add_command(plot_run)
 
 
 def main() -> None:
@@ -56,3 +59,7 @@ def main() -> None:
     except MemoryError:
         click.echo("error: out of memory (try --workers 1 or a larger --min-count)", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":  # torchrun -m zhnlp.cli.main pretrain ...
+    main()

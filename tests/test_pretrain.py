@@ -1,0 +1,147 @@
+"""ELECTRA pretraining on real shards: tying, losses, accumulation, resume, export, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import zhnlp
+
+from zhnlp.errors import ZhnlpError
+from zhnlp.loader import MaskingCollator
+from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
+from zhnlp.pretrain import TrainConfig, train
+from zhnlp.pretraining_data import PrepareConfig, PretrainingShards, prepare
+from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
+
+
+@pytest.fixture(scope="module")
+def shards(bert_vocab, eprstmt_sentences, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pt")
+    save_tokenizer(tokenizer_from_vocab(str(bert_vocab)), str(tmp / "tok"))
+    prepare(eprstmt_sentences[:1200], str(tmp / "tok"), str(tmp / "shards"),
+            config=PrepareConfig(backend="rjieba", max_len=64))
+    return str(tmp / "shards")
+
+
+@pytest.fixture(scope="module")
+def batch(shards):
+    data = PretrainingShards(shards)
+    collator = MaskingCollator(mask_id=103, vocab_size=21128, seed=0)
+    return collator([data[i] for i in range(8)])
+
+
+def tiny(**kw) -> ElectraPretrainingModel:
+    """A tiny model without dropout, so that two passes over the same batch agree."""
+    torch.manual_seed(0)
+    return ElectraPretrainingModel(ModelConfig.named("tiny", 21128, **kw)).eval()
+
+
+def counts_of(batch) -> dict[str, float]:
+    return {"masked": float((batch["labels"] != -100).sum()),
+            "real": float(batch["attention_mask"].sum()),
+            "sequences": float(batch["input_ids"].shape[0])}
+
+
+def shared(model: ElectraPretrainingModel) -> bool:
+    emb = model.discriminator.electra.embeddings
+    return (model.generator.electra.embeddings is emb
+            and model.generator.generator_lm_head.weight is emb.word_embeddings.weight)
+
+
+def test_embeddings_are_shared_and_tied_through_a_step_and_a_reload(batch, tmp_path):
+    model = tiny()
+    assert shared(model)
+    assert model.generator.config.hidden_size == 16  # a quarter of tiny's 64
+    assert model.generator.config.num_hidden_layers == model.discriminator.config.num_hidden_layers
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sums = model(batch, torch.Generator().manual_seed(0))
+    model.loss(sums, counts_of(batch)).backward()
+    opt.step()
+    assert shared(model)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    again = tiny()
+    again.load_state_dict(torch.load(tmp_path / "m.pt"))
+    assert shared(again)
+    assert torch.equal(again.generator.generator_lm_head.weight,
+                       model.discriminator.electra.embeddings.word_embeddings.weight)
+
+
+def test_a_generator_that_copies_gives_only_original_labels(batch):
+    model = tiny()
+    model.sample = lambda logits, gen: batch["original_ids"][batch["labels"] != -100]
+    sums = model(batch)
+    assert sums["rtd_replaced"] == 0 and sums["replaced_masked"] == 0
+    # all labels "original": the loss is the discriminator's log(1 + e^logit) summed
+    d = model.discriminator(input_ids=batch["original_ids"],
+                            attention_mask=batch["attention_mask"],
+                            token_type_ids=batch["token_type_ids"]).logits
+    want = torch.nn.functional.softplus(d[batch["attention_mask"] > 0]).sum()
+    assert sums["rtd"].item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_gradient_accumulation_equals_one_big_batch(batch):
+    counts = counts_of(batch)
+    grads = []
+    for parts in (1, 2, 4):
+        model = tiny()
+        gen = torch.Generator().manual_seed(5)
+        size = 8 // parts
+        for p in range(parts):
+            micro = {k: v[p * size:(p + 1) * size] for k, v in batch.items()}
+            model.loss(model(micro, gen), counts).backward()
+        grads.append(torch.cat([q.grad.flatten() for q in model.parameters()
+                                if q.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+    assert torch.allclose(grads[0], grads[2], atol=1e-6, rtol=1e-4)
+
+
+def test_resume_equals_an_uninterrupted_run_and_export_loads(shards, tmp_path):
+    base = {"data": shards, "model": "tiny", "batch_size": 8, "micro_batch": 4,
+            "max_steps": 8, "log_every": 1, "save_every": 100}
+    whole = train(TrainConfig(out=str(tmp_path / "a"), **base))
+    first = train(TrainConfig(out=str(tmp_path / "b"), stop_after=3, **base))
+    rest = train(TrainConfig(out=str(tmp_path / "b"), **base), resume=True)
+    assert [r["loss"] for r in whole] == [r["loss"] for r in first + rest]
+    assert whole[-1]["loss"] < whole[0]["loss"]
+    lines = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
+    assert len(lines) == 9 and lines[0].startswith("step,lr,loss,mlm_loss")
+    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    clf = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "a" /
+                                                                 "discriminator"), num_labels=2)
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "a" / "discriminator"))
+    out = clf(**tok("质量非常好", return_tensors="pt"))
+    assert out.logits.shape == (1, 2)
+    gen = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "a" / "generator"))
+    state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    assert torch.equal(gen.generator_lm_head.weight,
+                       state["discriminator.electra.embeddings.word_embeddings.weight"])
+
+
+def test_mlm_baseline_and_layer_sharing(batch):
+    mlm = tiny(objective="mlm")
+    assert mlm.discriminator is None and mlm.generator.config.hidden_size == 64
+    sums = mlm(batch)
+    assert "rtd" not in sums and torch.isfinite(sums["mlm"])
+    shared_layers = tiny(layer_sharing="all")
+    layers = shared_layers.discriminator.electra.encoder.layer
+    assert layers[0].attention is layers[1].attention and layers[0].output is layers[1].output
+    n_shared = sum(p.numel() for p in shared_layers.parameters())
+    assert n_shared < sum(p.numel() for p in tiny().parameters())
+
+
+def test_bad_input_is_refused_before_training(shards, tmp_path):
+    with pytest.raises(ZhnlpError, match="multiple of num_attention_heads"):
+        ModelConfig.named("tiny", 100, size={"embedding_size": 8, "hidden_size": 30,
+                                             "num_hidden_layers": 1, "num_attention_heads": 4,
+                                             "intermediate_size": 8}).check()
+    with pytest.raises(ZhnlpError, match="do not fit 32 positions"):
+        train(TrainConfig(data=shards, out=str(tmp_path / "x"), model="tiny",
+                          model_overrides={"max_position_embeddings": 32}, max_steps=1))
+    res = zhnlp("pretrain", "--data", str(tmp_path / "nothing"), "--config", "tiny", "--out",
+                str(tmp_path / "r"), "--max-steps", "1", "-q", text=True)
+    assert res.returncode == 1 and "no manifest.json" in res.stderr
+    assert not (tmp_path / "r").exists()
+    res = zhnlp("pretrain", "--data", shards, "--config", "huge", "--out", str(tmp_path / "r"),
+                "--max-steps", "1", "-q", text=True)
+    assert res.returncode == 1 and "unknown config 'huge'" in res.stderr

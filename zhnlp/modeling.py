@@ -1,0 +1,217 @@
+"""Chinese ELECTRA for pretraining: a generator (MLM) and a discriminator (replaced-token
+detection) on transformers' Electra modules, sharing their embeddings.
+
+- The token, position and type embeddings and the embedding LayerNorm are one module, used
+  by both networks; the generator's output layer is the shared token embedding matrix.
+- The generator is a fraction of the discriminator (default 1/4 of the hidden size, heads
+  and FFN; same depth).  Its LM head runs only on the masked positions (gathered first).
+- Generator samples are drawn in fp32 (Gumbel-max, or multinomial) at a temperature; a
+  sample equal to the original token counts as original.
+- Objectives: ``electra`` (MLM + ``rtd_weight`` x RTD over all real tokens), ``electra-15``
+  (RTD only on the masked positions), ``mlm`` (a BERT-style baseline: the full-size
+  network trained as a masked LM, no discriminator).
+- ALBERT's options: a factorised embedding (``embedding_size`` below ``hidden_size``),
+  cross-layer sharing (``all``, ``attention`` or ``ffn``), and sentence-order prediction as
+  an extra loss (``sop_weight``) on the discriminator's ``[CLS]``.
+
+Losses come back as sums; the training loop divides them by the token counts of the whole
+(accumulated, all-rank) batch, so that accumulation and data parallelism change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+
+from zhnlp.errors import ZhnlpError
+
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"embedding_size": 64, "hidden_size": 64, "num_hidden_layers": 2,
+             "num_attention_heads": 2, "intermediate_size": 256},
+    "small": {"embedding_size": 128, "hidden_size": 256, "num_hidden_layers": 12,
+              "num_attention_heads": 4, "intermediate_size": 1024},
+    "base": {"embedding_size": 768, "hidden_size": 768, "num_hidden_layers": 12,
+             "num_attention_heads": 12, "intermediate_size": 3072},
+}
+OBJECTIVES = ("electra", "electra-15", "mlm")
+SHARING = ("none", "all", "attention", "ffn")
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines the pretraining model; saved as ``pretraining_config.json``."""
+
+    vocab_size: int
+    size: dict[str, int] = field(default_factory=lambda: dict(SIZES["small"]))
+    max_position_embeddings: int = 512
+    generator_fraction: float = 0.25
+    objective: str = "electra"
+    rtd_weight: float = 50.0
+    temperature: float = 1.0
+    sampling: str = "gumbel"
+    layer_sharing: str = "none"
+    sop_weight: float = 0.0
+
+    @classmethod
+    def named(cls, name: str, vocab_size: int, **overrides: object) -> ModelConfig:
+        """``tiny``, ``small``, ``base``, or a path to a JSON file of this class's fields."""
+        if name in SIZES:
+            return cls(vocab_size=vocab_size, **{"size": dict(SIZES[name]), **overrides})
+        try:
+            with open(name, encoding="utf-8") as handle:
+                fields = json.load(handle)
+        except FileNotFoundError:
+            raise ZhnlpError(f"unknown config {name!r}: tiny, small, base or a JSON file") \
+                from None
+        except json.JSONDecodeError as exc:
+            raise ZhnlpError(f"{name}: not JSON ({exc})") from None
+        fields.setdefault("vocab_size", vocab_size)
+        try:
+            return cls(**{**fields, **overrides})
+        except TypeError as exc:
+            raise ZhnlpError(f"{name}: {exc}") from None
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, before any training."""
+        s = self.size
+        need = {"embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size"}
+        if set(s) != need or any(not isinstance(v, int) or v < 1 for v in s.values()):
+            raise ZhnlpError(f"model size needs positive integers {sorted(need)}")
+        if s["hidden_size"] % s["num_attention_heads"]:
+            raise ZhnlpError(f"hidden_size {s['hidden_size']} is not a multiple of "
+                             f"num_attention_heads {s['num_attention_heads']}")
+        if self.objective not in OBJECTIVES:
+            raise ZhnlpError(f"unknown objective {self.objective!r} ({', '.join(OBJECTIVES)})")
+        if self.layer_sharing not in SHARING:
+            raise ZhnlpError(f"unknown layer sharing {self.layer_sharing!r}")
+        if self.sampling not in ("gumbel", "multinomial"):
+            raise ZhnlpError(f"unknown sampling {self.sampling!r} (gumbel, multinomial)")
+        if not 0 < self.generator_fraction <= 1:
+            raise ZhnlpError("generator_fraction must be in (0, 1]")
+
+    def discriminator_config(self) -> ElectraConfig:
+        return ElectraConfig(vocab_size=self.vocab_size,
+                             max_position_embeddings=self.max_position_embeddings, **self.size)
+
+    def generator_config(self) -> ElectraConfig:
+        s, f = self.size, (1.0 if self.objective == "mlm" else self.generator_fraction)
+        heads = max(1, round(s["num_attention_heads"] * f))
+        hidden = max(heads, round(s["hidden_size"] * f / heads) * heads)
+        return ElectraConfig(vocab_size=self.vocab_size,
+                             max_position_embeddings=self.max_position_embeddings,
+                             embedding_size=s["embedding_size"], hidden_size=hidden,
+                             num_hidden_layers=s["num_hidden_layers"],
+                             num_attention_heads=heads,
+                             intermediate_size=max(1, round(s["intermediate_size"] * f)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+
+def share_layers(encoder: nn.Module, how: str) -> None:
+    """ALBERT's cross-layer sharing: every layer uses the first layer's modules."""
+    if how == "none":
+        return
+    first = encoder.layer[0]
+    for layer in encoder.layer[1:]:
+        if how in ("all", "attention"):
+            layer.attention = first.attention
+        if how in ("all", "ffn"):
+            layer.intermediate = first.intermediate
+            layer.output = first.output
+
+
+class ElectraPretrainingModel(nn.Module):
+    """Generator + discriminator with shared embeddings; ``forward`` returns loss sums."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.check()
+        self.config = config
+        self.generator = ElectraForMaskedLM(config.generator_config())
+        self.discriminator = (None if config.objective == "mlm"
+                              else ElectraForPreTraining(config.discriminator_config()))
+        if self.discriminator is not None:
+            self.generator.electra.embeddings = self.discriminator.electra.embeddings
+            share_layers(self.discriminator.electra.encoder, config.layer_sharing)
+        share_layers(self.generator.electra.encoder, config.layer_sharing)
+        self.tie()
+        hidden = config.size["hidden_size"]
+        self.sop_head = nn.Linear(hidden, 2) if config.sop_weight > 0 else None
+
+    def tie(self) -> None:
+        """The generator's output layer is the (shared) token embedding matrix."""
+        self.generator.generator_lm_head.weight = self.embeddings.word_embeddings.weight
+
+    @property
+    def embeddings(self) -> nn.Module:
+        return self.generator.electra.embeddings
+
+    def sample(self, logits: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+        """Tokens drawn from the generator's distribution, in fp32."""
+        logits = logits.float() / self.config.temperature
+        if self.config.sampling == "multinomial":
+            return torch.multinomial(logits.softmax(-1), 1, generator=gen).squeeze(-1)
+        u = torch.rand(logits.shape, generator=gen, device=logits.device).clamp(1e-9, 1 - 1e-9)
+        return (logits - torch.log(-torch.log(u))).argmax(-1)
+
+    def loss(self, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> torch.Tensor:
+        """The objective from loss sums and the token counts of the whole optimizer batch
+        (``masked``, ``real``, ``sequences``: over all micro-batches and all ranks)."""
+        total = sums["mlm"] / max(counts["masked"], 1)
+        if "rtd" in sums:
+            over = counts["masked"] if self.config.objective == "electra-15" else counts["real"]
+            total = total + self.config.rtd_weight * sums["rtd"] / max(over, 1)
+        if "sop" in sums:
+            total = total + self.config.sop_weight * sums["sop"] / max(counts["sequences"], 1)
+        return total
+
+    def forward(self, batch: dict[str, torch.Tensor],
+                gen: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Loss sums (``mlm``, ``rtd``, ``sop``) and the counts behind the metrics.
+
+        ``batch`` is a masked batch (see :mod:`zhnlp.loader`): ``input_ids`` (masked),
+        ``labels`` (-100 off the masked positions), ``original_ids``, ``attention_mask``,
+        ``token_type_ids`` and optionally ``sentence_order_label``.
+        """
+        ids, labels = batch["input_ids"], batch["labels"]
+        attention, types = batch["attention_mask"], batch["token_type_ids"]
+        original = batch["original_ids"]
+        masked = labels != -100
+        hidden = self.generator.electra(input_ids=ids, attention_mask=attention,
+                                        token_type_ids=types).last_hidden_state
+        logits = self.generator.generator_lm_head(
+            self.generator.generator_predictions(hidden[masked]))  # gathered first
+        targets = original[masked]
+        out: dict[str, torch.Tensor] = {
+            "mlm": F.cross_entropy(logits.float(), targets, reduction="sum"),
+            "mlm_correct": (logits.argmax(-1) == targets).sum(),
+        }
+        if self.discriminator is not None:
+            with torch.no_grad():
+                sampled = self.sample(logits.detach(), gen)
+            fake = original.clone()
+            fake[masked] = sampled
+            replaced = (fake != original) & (attention > 0)
+            d = self.discriminator.electra(input_ids=fake, attention_mask=attention,
+                                           token_type_ids=types).last_hidden_state
+            d_logits = self.discriminator.discriminator_predictions(d)
+            where = masked if self.config.objective == "electra-15" else attention > 0
+            out["rtd"] = F.binary_cross_entropy_with_logits(
+                d_logits[where].float(), replaced[where].float(), reduction="sum")
+            predicted = d_logits[where] > 0
+            truth = replaced[where]
+            out.update(rtd_correct=(predicted == truth).sum(), rtd_tp=(predicted & truth).sum(),
+                       rtd_predicted=predicted.sum(), rtd_replaced=truth.sum(),
+                       replaced_masked=(replaced & masked).sum())
+            if self.sop_head is not None and "sentence_order_label" in batch:
+                sop_logits = self.sop_head(d[:, 0])
+                out["sop"] = F.cross_entropy(sop_logits.float(), batch["sentence_order_label"],
+                                             reduction="sum")
+        return out

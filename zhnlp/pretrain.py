@@ -1,0 +1,348 @@
+"""The pretraining loop: one readable loop, nanoGPT style, over the shards of `zhnlp prepare`.
+
+One process, or several under ``torchrun`` (DDP: gloo on CPU, NCCL on GPU; one node or
+many).  An optimizer step sees ``batch_size`` sequences in all: ``micro_batch`` per rank per
+forward pass, accumulated; every loss is divided by the token counts of the whole step (all
+micro-batches, all ranks), so accumulation and the number of processes do not change the
+result, and DDP's gradient sync is skipped on the accumulation passes.
+
+Checkpoints (``RUNDIR/checkpoint.pt``, written atomically every ``save_every`` steps and at
+the end) hold the model, the optimizer, the step, the data position and every random state
+(each rank's in ``rng-RANK.pt``), so ``resume`` continues exactly: its losses match an
+uninterrupted run step for step.  ``RUNDIR/discriminator`` and ``RUNDIR/generator`` are
+Hugging Face checkpoints with the tokenizer, and ``metrics.csv`` the curves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DistributedSampler
+
+from zhnlp.errors import ZhnlpError
+from zhnlp.io import atomic_dir, atomic_write
+from zhnlp.loader import MaskingCollator
+from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
+from zhnlp.pretraining_data import PretrainingShards
+from zhnlp.progress import progress_bar
+
+METRICS = ("step", "lr", "loss", "mlm_loss", "mlm_accuracy", "rtd_loss", "rtd_accuracy",
+           "rtd_precision", "rtd_recall", "replaced_fraction", "sop_loss", "tokens_per_s")
+DEFAULT_LR = {"tiny": 1e-3, "small": 5e-4, "base": 2e-4}
+
+
+@dataclass
+class TrainConfig:
+    """The training settings (the model's are in :class:`ModelConfig`)."""
+
+    data: str
+    out: str
+    model: str = "small"
+    model_overrides: dict[str, object] = field(default_factory=dict)
+    batch_size: int = 32
+    micro_batch: int | None = None
+    max_steps: int = 1000
+    lr: float | None = None
+    weight_decay: float = 0.01
+    adam_eps: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    clip: float = 1.0
+    warmup_steps: int | None = None
+    mask_strategy: str = "wwm"
+    mask_policy: str = "electra"
+    mask_rate: float = 0.15
+    save_every: int = 500
+    log_every: int = 10
+    stop_after: int | None = None  # leave after this step (checkpointed), as for a time slot
+    seed: int = 0
+    device: str = "auto"
+
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR.get(self.model, 5e-4)
+
+    def warmup(self) -> int:
+        return self.warmup_steps if self.warmup_steps is not None else \
+            min(10000, max(1, self.max_steps // 10))
+
+
+def lr_at(step: int, peak: float, warmup: int, total: int) -> float:
+    """Linear warm-up to ``peak`` over ``warmup`` steps, then linear decay to 0 at ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """AdamW groups: no weight decay on biases and LayerNorm weights (shared ones once)."""
+    decay, no_decay, seen = [], [], set()
+    for name, p in model.named_parameters():
+        if id(p) in seen or not p.requires_grad:
+            continue
+        seen.add(id(p))
+        (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Batches:
+    """Micro-batches for one rank, in a position that can be saved and restored exactly."""
+
+    def __init__(self, shards: PretrainingShards, collator: MaskingCollator, micro: int,
+                 rank: int, world: int, seed: int) -> None:
+        self.shards, self.collator, self.micro = shards, collator, micro
+        self.rank, self.world, self.seed = rank, world, seed
+        self.epoch, self.index = 0, 0
+        self._order: list[int] = []
+        self._load_epoch()
+
+    def _load_epoch(self) -> None:
+        sampler = DistributedSampler(self.shards, num_replicas=self.world, rank=self.rank,
+                                     shuffle=True, seed=self.seed, drop_last=True)
+        sampler.set_epoch(self.epoch)
+        self._order = list(sampler)
+        if len(self._order) < self.micro:
+            raise ZhnlpError(f"{self.shards.directory}: {len(self.shards)} sequences are too "
+                             f"few for micro-batches of {self.micro} on {self.world} rank(s)")
+
+    def next(self) -> dict[str, torch.Tensor]:
+        if (self.index + 1) * self.micro > len(self._order):
+            self.epoch, self.index = self.epoch + 1, 0
+            self._load_epoch()
+        idx = self._order[self.index * self.micro:(self.index + 1) * self.micro]
+        self.index += 1
+        return self.collator([self.shards[i] for i in idx])
+
+    def state(self) -> dict[str, object]:
+        return {"epoch": self.epoch, "index": self.index, "mask_gen": self.collator.gen.get_state(),
+                "mask_rng": self.collator.rng.bit_generator.state}
+
+    def restore(self, state: dict[str, object]) -> None:
+        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+        self._load_epoch()
+        self.collator.gen.set_state(state["mask_gen"])
+        self.collator.rng.bit_generator.state = state["mask_rng"]
+
+
+def _distributed() -> tuple[int, int, int]:
+    if "RANK" not in os.environ:
+        return 0, 1, 0
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _device(name: str, local_rank: int) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def _all_sum(values: list[float], device: torch.device) -> list[float]:
+    if not dist.is_initialized():
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list[dict[str, float]]:
+    """Pretrain; returns the logged metrics (rank 0's view, also in ``metrics.csv``)."""
+    rank, world, local_rank = _distributed()
+    device = _device(cfg.device, local_rank)
+    shards = PretrainingShards(cfg.data)
+    tokdir = os.path.join(cfg.data, "tokenizer")
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(os.path.join(tokdir, "tokenizer.json"))
+    mcfg = ModelConfig.named(cfg.model, tokenizer.get_vocab_size(), **cfg.model_overrides)
+    mcfg.check()
+    if shards.max_len > mcfg.max_position_embeddings:
+        raise ZhnlpError(f"sequences of {shards.max_len} tokens do not fit "
+                         f"{mcfg.max_position_embeddings} positions")
+    micro = cfg.micro_batch or cfg.batch_size // world
+    if cfg.batch_size % (micro * world):
+        raise ZhnlpError(f"batch size {cfg.batch_size} is not a multiple of micro-batch "
+                         f"{micro} x {world} rank(s)")
+    accum = cfg.batch_size // (micro * world)
+    out = Path(cfg.out)
+    ckpt_path = out / "checkpoint.pt"
+    if resume and not ckpt_path.exists():
+        raise ZhnlpError(f"{out}: nothing to resume (no checkpoint.pt)")
+    if not resume and ckpt_path.exists():
+        raise ZhnlpError(f"{out}: holds a run already; add --resume or use another --out")
+
+    torch.manual_seed(cfg.seed)
+    model = ElectraPretrainingModel(mcfg).to(device)
+    raw = model
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == "cuda" else None)
+    opt = torch.optim.AdamW(param_groups(raw, cfg.weight_decay), lr=cfg.learning_rate(),
+                            betas=cfg.betas, eps=cfg.adam_eps)
+    collator = MaskingCollator(mask_id=tokenizer.token_to_id("[MASK]"),
+                               vocab_size=tokenizer.get_vocab_size(),
+                               strategy=cfg.mask_strategy, policy=cfg.mask_policy,
+                               rate=cfg.mask_rate, sop=mcfg.sop_weight > 0,
+                               seed=cfg.seed * 1000 + rank)
+    batches = Batches(shards, collator, micro, rank, world, cfg.seed)
+    sample_gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + rank)
+    step = 0
+    if resume:
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        raw.load_state_dict(state["model"])
+        raw.tie()
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        mine = torch.load(out / f"rng-{rank}.pt", weights_only=False)
+        if int(mine["step"]) != step:
+            raise ZhnlpError(f"{out}: rng-{rank}.pt is from step {mine['step']}, the "
+                             f"checkpoint from step {step}")
+        batches.restore(mine["batches"])
+        sample_gen.set_state(mine["sample_gen"])
+        torch.set_rng_state(mine["torch"])
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.csv").unlink(missing_ok=True)
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16
+                else contextlib.nullcontext())
+    logged: list[dict[str, float]] = []
+    window: dict[str, float] = {}
+    started = time.perf_counter()
+    bar = progress_bar(cfg.max_steps, desc="pretraining", unit="step",
+                       quiet=quiet or rank != 0)
+    bar.update(step)
+    model.train()
+    while step < cfg.max_steps:
+        lr = lr_at(step, cfg.learning_rate(), cfg.warmup(), cfg.max_steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        micro_batches = [{k: v.to(device) for k, v in batches.next().items()}
+                         for _ in range(accum)]
+        local = [sum(float((b["labels"] != -100).sum()) for b in micro_batches),
+                 sum(float(b["attention_mask"].sum()) for b in micro_batches),
+                 float(sum(b["input_ids"].shape[0] for b in micro_batches))]
+        masked, real, seqs = _all_sum(local, device)
+        counts = {"masked": masked, "real": real, "sequences": seqs}
+        for i, batch in enumerate(micro_batches):
+            sync = contextlib.nullcontext() if world == 1 or i == accum - 1 else model.no_sync()
+            with sync:
+                with autocast:
+                    sums = model(batch, sample_gen)
+                    # DDP averages gradients over ranks; the counts are global already
+                    loss = raw.loss(sums, counts) * world
+                loss.backward()
+            for key, value in sums.items():
+                window[key] = window.get(key, 0.0) + float(value.detach())
+        if cfg.clip:
+            torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        for key, value in counts.items():
+            window["n_" + key] = window.get("n_" + key, 0.0) + value
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            row = _metrics(window, device, step, lr, raw, time.perf_counter() - started)
+            window, started = {}, time.perf_counter()
+            if rank == 0:
+                logged.append(row)
+                _append_csv(out / "metrics.csv", row, step)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+        stopping = cfg.stop_after is not None and step >= cfg.stop_after
+        if step % cfg.save_every == 0 or step == cfg.max_steps or stopping:
+            _save(out, raw, opt, step, rank, batches, sample_gen, mcfg, cfg, tokdir)
+        if stopping:
+            break
+    bar.close()
+    if dist.is_initialized():
+        dist.barrier()
+    return logged
+
+
+def _metrics(window: dict[str, float], device: torch.device, step: int, lr: float,
+             raw: ElectraPretrainingModel, seconds: float) -> dict[str, float]:
+    keys = sorted(window)
+    # the counts n_* are global already; the sums are this rank's
+    values = dict(zip(keys, _all_sum([window[k] for k in keys], device)))
+    for k in keys:
+        if k.startswith("n_"):
+            values[k] = window[k]
+    masked, real = max(values["n_masked"], 1), max(values["n_real"], 1)
+    row = {k: math.nan for k in METRICS}
+    row.update(step=step, lr=lr, mlm_loss=values["mlm"] / masked,
+               mlm_accuracy=values["mlm_correct"] / masked, tokens_per_s=real / max(seconds, 1e-9))
+    counts = {"masked": masked, "real": real, "sequences": values["n_sequences"]}
+    sums = {k: torch.tensor(v) for k, v in values.items() if k in ("mlm", "rtd", "sop")}
+    row["loss"] = float(raw.loss(sums, counts))
+    if "rtd" in values:
+        over = masked if raw.config.objective == "electra-15" else real
+        row.update(rtd_loss=values["rtd"] / over, rtd_accuracy=values["rtd_correct"] / over,
+                   rtd_precision=values["rtd_tp"] / max(values["rtd_predicted"], 1),
+                   rtd_recall=values["rtd_tp"] / max(values["rtd_replaced"], 1),
+                   replaced_fraction=values["replaced_masked"] / masked)
+    if "sop" in values:
+        row["sop_loss"] = values["sop"] / max(values["n_sequences"], 1)
+    return row
+
+
+def _append_csv(path: Path, row: dict[str, float], step: int) -> None:
+    rows = []
+    if path.exists():  # after a resume, the rows past the checkpoint are replaced
+        with open(path, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["step"]) < step]
+    rows.append({k: row[k] for k in METRICS})
+    with atomic_write(str(path), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(METRICS))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, step: int,
+          rank: int, batches: Batches, sample_gen: torch.Generator, mcfg: ModelConfig,
+          cfg: TrainConfig, tokdir: str) -> None:
+    """Each rank's random states, then (rank 0) the checkpoint: the commit point."""
+    rng = {"step": step, "batches": batches.state(), "sample_gen": sample_gen.get_state(),
+           "torch": torch.get_rng_state()}
+    with atomic_write(str(out / f"rng-{rank}.pt"), "wb") as handle:
+        torch.save(rng, handle)
+    if dist.is_initialized():
+        dist.barrier()
+    if rank != 0:
+        return
+    state = {"model": raw.state_dict(), "optimizer": opt.state_dict(), "step": step,
+             "model_config": asdict(mcfg), "train_config": asdict(cfg)}
+    with atomic_write(str(out / "checkpoint.pt"), "wb") as handle:
+        torch.save(state, handle)
+    with atomic_write(str(out / "pretraining_config.json"), "w", encoding="utf-8") as handle:
+        handle.write(mcfg.to_json())
+    export(raw, out, tokdir)
+
+
+def export(model: ElectraPretrainingModel, out: Path, tokdir: str) -> None:
+    """``out/discriminator`` and ``out/generator`` as Hugging Face checkpoints + tokenizer."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    parts = {"generator": model.generator}
+    if model.discriminator is not None:
+        parts["discriminator"] = model.discriminator
+    for name, part in parts.items():
+        with atomic_dir(str(out / name)) as tmp:
+            part.save_pretrained(tmp)
+            for f in os.listdir(tokdir):
+                shutil.copyfile(os.path.join(tokdir, f), os.path.join(tmp, f))
+
