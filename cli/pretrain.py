@@ -36,6 +36,7 @@ from zhnlp.pretrain import TrainConfig, train
               help="ALBERT's cross-layer parameter sharing.")
 @click.option("--sop-weight", default=0.0, show_default=True, type=float,
               help="Weight of ALBERT's sentence-order prediction loss (0: off).")
+@click.option("--dropout", default=0.1, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--masking", type=click.Choice(["wwm", "char", "span"]), default="wwm",
               show_default=True)
 @click.option("--save-every", default=500, show_default=True, type=click.IntRange(1))
@@ -49,7 +50,7 @@ from zhnlp.pretrain import TrainConfig, train
 def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size: int,
              micro_batch: int | None, lr: float | None, warmup_steps: int | None,
              objective: str, rtd_weight: float, generator_fraction: float, layer_sharing: str,
-             sop_weight: float, masking: str, save_every: int, log_every: int,
+             sop_weight: float, dropout: float, masking: str, save_every: int, log_every: int,
              stop_after: int | None, resume: bool, seed: int, device: str,
              quiet: bool) -> None:
     """Pretrain a Chinese ELECTRA (generator + discriminator) on SHARDDIR.
@@ -65,7 +66,7 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
     """
     overrides = {"objective": objective, "rtd_weight": rtd_weight,
                  "generator_fraction": generator_fraction, "layer_sharing": layer_sharing,
-                 "sop_weight": sop_weight}
+                 "sop_weight": sop_weight, "dropout": dropout}
     if data is None:
         data, model = _demo_data(quiet), "tiny"
         max_steps = min(max_steps, 300)

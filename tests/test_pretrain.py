@@ -27,7 +27,7 @@ def shards(bert_vocab, eprstmt_sentences, tmp_path_factory):
 def batch(shards):
     data = PretrainingShards(shards)
     collator = MaskingCollator(mask_id=103, vocab_size=21128, seed=0)
-    return collator([data[i] for i in range(8)])
+    return collator([(i, data[i]) for i in range(8)])
 
 
 def tiny(**kw) -> ElectraPretrainingModel:
@@ -54,7 +54,7 @@ def test_embeddings_are_shared_and_tied_through_a_step_and_a_reload(batch, tmp_p
     assert model.generator.config.hidden_size == 16  # a quarter of tiny's 64
     assert model.generator.config.num_hidden_layers == model.discriminator.config.num_hidden_layers
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    sums = model(batch, torch.Generator().manual_seed(0))
+    sums = model(batch)
     model.loss(sums, counts_of(batch)).backward()
     opt.step()
     assert shared(model)
@@ -68,7 +68,7 @@ def test_embeddings_are_shared_and_tied_through_a_step_and_a_reload(batch, tmp_p
 
 def test_a_generator_that_copies_gives_only_original_labels(batch):
     model = tiny()
-    model.sample = lambda logits, gen: batch["original_ids"][batch["labels"] != -100]
+    model.sample = lambda logits, rows, seeds: batch["original_ids"][batch["labels"] != -100]
     sums = model(batch)
     assert sums["rtd_replaced"] == 0 and sums["replaced_masked"] == 0
     # all labels "original": the loss is the discriminator's log(1 + e^logit) summed
@@ -84,11 +84,10 @@ def test_gradient_accumulation_equals_one_big_batch(batch):
     grads = []
     for parts in (1, 2, 4):
         model = tiny()
-        gen = torch.Generator().manual_seed(5)
         size = 8 // parts
         for p in range(parts):
             micro = {k: v[p * size:(p + 1) * size] for k, v in batch.items()}
-            model.loss(model(micro, gen), counts).backward()
+            model.loss(model(micro), counts).backward()
         grads.append(torch.cat([q.grad.flatten() for q in model.parameters()
                                 if q.grad is not None]))
     assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
@@ -145,3 +144,29 @@ def test_bad_input_is_refused_before_training(shards, tmp_path):
     res = zhnlp("pretrain", "--data", shards, "--config", "huge", "--out", str(tmp_path / "r"),
                 "--max-steps", "1", "-q", text=True)
     assert res.returncode == 1 and "unknown config 'huge'" in res.stderr
+
+
+def test_two_ddp_processes_equal_one_with_the_same_global_batch(shards, tmp_path):
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    common = ["pretrain", "--data", shards, "--config", "tiny", "--max-steps", "4",
+              "--batch-size", "8", "--micro-batch", "4", "--dropout", "0", "--log-every", "1",
+              "-q"]
+    one = zhnlp(*common, "--out", str(tmp_path / "one"), text=True)
+    assert one.returncode == 0, one.stderr
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    two = subprocess.run([torchrun, "--nproc_per_node=2", "--master_port=29531", "-m",
+                          "zhnlp.cli.main", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stderr[-2000:]
+
+    def losses(run: str) -> list[float]:
+        with open(tmp_path / run / "metrics.csv", newline="") as handle:
+            return [float(r["loss"]) for r in csv.DictReader(handle)]
+
+    assert len(losses("one")) == 4
+    assert losses("two") == pytest.approx(losses("one"), rel=1e-5)
+    assert (tmp_path / "two" / "rng-1.pt").exists()

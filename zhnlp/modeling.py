@@ -56,6 +56,7 @@ class ModelConfig:
     sampling: str = "gumbel"
     layer_sharing: str = "none"
     sop_weight: float = 0.0
+    dropout: float = 0.1
 
     @classmethod
     def named(cls, name: str, vocab_size: int, **overrides: object) -> ModelConfig:
@@ -97,7 +98,9 @@ class ModelConfig:
 
     def discriminator_config(self) -> ElectraConfig:
         return ElectraConfig(vocab_size=self.vocab_size,
-                             max_position_embeddings=self.max_position_embeddings, **self.size)
+                             max_position_embeddings=self.max_position_embeddings,
+                             hidden_dropout_prob=self.dropout,
+                             attention_probs_dropout_prob=self.dropout, **self.size)
 
     def generator_config(self) -> ElectraConfig:
         s, f = self.size, (1.0 if self.objective == "mlm" else self.generator_fraction)
@@ -108,7 +111,9 @@ class ModelConfig:
                              embedding_size=s["embedding_size"], hidden_size=hidden,
                              num_hidden_layers=s["num_hidden_layers"],
                              num_attention_heads=heads,
-                             intermediate_size=max(1, round(s["intermediate_size"] * f)))
+                             intermediate_size=max(1, round(s["intermediate_size"] * f)),
+                             hidden_dropout_prob=self.dropout,
+                             attention_probs_dropout_prob=self.dropout)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -153,12 +158,27 @@ class ElectraPretrainingModel(nn.Module):
     def embeddings(self) -> nn.Module:
         return self.generator.electra.embeddings
 
-    def sample(self, logits: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
-        """Tokens drawn from the generator's distribution, in fp32."""
+    def sample(self, logits: torch.Tensor, rows: torch.Tensor,
+               seeds: torch.Tensor | None) -> torch.Tensor:
+        """Tokens drawn from the generator's distribution, in fp32.
+
+        ``rows`` tells which sequence each masked position belongs to; with ``seeds`` (one per
+        sequence) a sequence's draws depend on its seed alone, not on its batch.
+        """
         logits = logits.float() / self.config.temperature
-        if self.config.sampling == "multinomial":
-            return torch.multinomial(logits.softmax(-1), 1, generator=gen).squeeze(-1)
-        u = torch.rand(logits.shape, generator=gen, device=logits.device).clamp(1e-9, 1 - 1e-9)
+        if seeds is None:
+            u = torch.rand(logits.shape, device=logits.device)
+        else:
+            u = torch.empty_like(logits)
+            for r in torch.unique(rows).tolist():
+                at = rows == r
+                gen = torch.Generator().manual_seed(int(seeds[r]))
+                u[at] = torch.rand((int(at.sum()), logits.shape[1]), generator=gen).to(u.device)
+        u = u.clamp(1e-9, 1 - 1e-9)
+        if self.config.sampling == "multinomial":  # inverse CDF with the same uniforms
+            probs = logits.softmax(-1).cumsum(-1)
+            return torch.searchsorted(probs, u[:, :1] * probs[:, -1:]).squeeze(-1).clamp(
+                max=logits.shape[1] - 1)
         return (logits - torch.log(-torch.log(u))).argmax(-1)
 
     def loss(self, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> torch.Tensor:
@@ -172,13 +192,12 @@ class ElectraPretrainingModel(nn.Module):
             total = total + self.config.sop_weight * sums["sop"] / max(counts["sequences"], 1)
         return total
 
-    def forward(self, batch: dict[str, torch.Tensor],
-                gen: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss sums (``mlm``, ``rtd``, ``sop``) and the counts behind the metrics.
 
         ``batch`` is a masked batch (see :mod:`zhnlp.loader`): ``input_ids`` (masked),
         ``labels`` (-100 off the masked positions), ``original_ids``, ``attention_mask``,
-        ``token_type_ids`` and optionally ``sentence_order_label``.
+        ``token_type_ids``, and optionally ``sample_seed`` and ``sentence_order_label``.
         """
         ids, labels = batch["input_ids"], batch["labels"]
         attention, types = batch["attention_mask"], batch["token_type_ids"]
@@ -195,7 +214,8 @@ class ElectraPretrainingModel(nn.Module):
         }
         if self.discriminator is not None:
             with torch.no_grad():
-                sampled = self.sample(logits.detach(), gen)
+                rows = masked.nonzero()[:, 0]
+                sampled = self.sample(logits.detach(), rows, batch.get("sample_seed"))
             fake = original.clone()
             fake[masked] = sampled
             replaced = (fake != original) & (attention > 0)

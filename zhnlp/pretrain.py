@@ -119,17 +119,16 @@ class Batches:
             self._load_epoch()
         idx = self._order[self.index * self.micro:(self.index + 1) * self.micro]
         self.index += 1
-        return self.collator([self.shards[i] for i in idx])
+        n = len(self.shards)
+        return self.collator([(self.epoch * n + i, self.shards[i]) for i in idx])
 
-    def state(self) -> dict[str, object]:
-        return {"epoch": self.epoch, "index": self.index, "mask_gen": self.collator.gen.get_state(),
-                "mask_rng": self.collator.rng.bit_generator.state}
+    def state(self) -> dict[str, int]:
+        # the masks are functions of the sequences' keys: the position is all there is
+        return {"epoch": self.epoch, "index": self.index}
 
-    def restore(self, state: dict[str, object]) -> None:
+    def restore(self, state: dict[str, int]) -> None:
         self.epoch, self.index = int(state["epoch"]), int(state["index"])
         self._load_epoch()
-        self.collator.gen.set_state(state["mask_gen"])
-        self.collator.rng.bit_generator.state = state["mask_rng"]
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -195,10 +194,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     collator = MaskingCollator(mask_id=tokenizer.token_to_id("[MASK]"),
                                vocab_size=tokenizer.get_vocab_size(),
                                strategy=cfg.mask_strategy, policy=cfg.mask_policy,
-                               rate=cfg.mask_rate, sop=mcfg.sop_weight > 0,
-                               seed=cfg.seed * 1000 + rank)
+                               rate=cfg.mask_rate, sop=mcfg.sop_weight > 0, seed=cfg.seed)
     batches = Batches(shards, collator, micro, rank, world, cfg.seed)
-    sample_gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + rank)
     step = 0
     if resume:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -211,7 +208,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
             raise ZhnlpError(f"{out}: rng-{rank}.pt is from step {mine['step']}, the "
                              f"checkpoint from step {step}")
         batches.restore(mine["batches"])
-        sample_gen.set_state(mine["sample_gen"])
         torch.set_rng_state(mine["torch"])
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -241,7 +237,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
             sync = contextlib.nullcontext() if world == 1 or i == accum - 1 else model.no_sync()
             with sync:
                 with autocast:
-                    sums = model(batch, sample_gen)
+                    sums = model(batch)
                     # DDP averages gradients over ranks; the counts are global already
                     loss = raw.loss(sums, counts) * world
                 loss.backward()
@@ -264,7 +260,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
                 bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
         stopping = cfg.stop_after is not None and step >= cfg.stop_after
         if step % cfg.save_every == 0 or step == cfg.max_steps or stopping:
-            _save(out, raw, opt, step, rank, batches, sample_gen, mcfg, cfg, tokdir)
+            _save(out, raw, opt, step, rank, batches, mcfg, cfg, tokdir)
         if stopping:
             break
     bar.close()
@@ -312,11 +308,11 @@ def _append_csv(path: Path, row: dict[str, float], step: int) -> None:
 
 
 def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, step: int,
-          rank: int, batches: Batches, sample_gen: torch.Generator, mcfg: ModelConfig,
-          cfg: TrainConfig, tokdir: str) -> None:
-    """Each rank's random states, then (rank 0) the checkpoint: the commit point."""
-    rng = {"step": step, "batches": batches.state(), "sample_gen": sample_gen.get_state(),
-           "torch": torch.get_rng_state()}
+          rank: int, batches: Batches, mcfg: ModelConfig, cfg: TrainConfig,
+          tokdir: str) -> None:
+    """Each rank's data position and random state (dropout), then (rank 0) the checkpoint:
+    the commit point."""
+    rng = {"step": step, "batches": batches.state(), "torch": torch.get_rng_state()}
     with atomic_write(str(out / f"rng-{rank}.pt"), "wb") as handle:
         torch.save(rng, handle)
     if dist.is_initialized():
