@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 
 from zhnlp.io import atomic_write
-from zhnlp.modeling import OBJECTIVES, SHARING
-from zhnlp.pretrain import TrainConfig, train
+from zhnlp.model_sizes import OBJECTIVES, SHARING
 
 
 @click.command("pretrain")
@@ -64,6 +63,8 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
       zhnlp pretrain --out demo/                      # the embedded demo (tiny, CPU)
       zhnlp plot-run run/
     """
+    from zhnlp.pretrain import TrainConfig, train  # torch: only when pretraining
+
     overrides = {"objective": objective, "rtd_weight": rtd_weight,
                  "generator_fraction": generator_fraction, "layer_sharing": layer_sharing,
                  "sop_weight": sop_weight, "dropout": dropout}

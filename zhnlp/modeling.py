@@ -29,17 +29,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
 from zhnlp.errors import ZhnlpError
-
-SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"embedding_size": 64, "hidden_size": 64, "num_hidden_layers": 2,
-             "num_attention_heads": 2, "intermediate_size": 256},
-    "small": {"embedding_size": 128, "hidden_size": 256, "num_hidden_layers": 12,
-              "num_attention_heads": 4, "intermediate_size": 1024},
-    "base": {"embedding_size": 768, "hidden_size": 768, "num_hidden_layers": 12,
-             "num_attention_heads": 12, "intermediate_size": 3072},
-}
-OBJECTIVES = ("electra", "electra-15", "mlm")
-SHARING = ("none", "all", "attention", "ffn")
+from zhnlp.model_sizes import OBJECTIVES, SHARING, SIZES
 
 
 @dataclass
