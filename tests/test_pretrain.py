@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import zhnlp
@@ -170,3 +171,48 @@ def test_two_ddp_processes_equal_one_with_the_same_global_batch(shards, tmp_path
     assert len(losses("one")) == 4
     assert losses("two") == pytest.approx(losses("one"), rel=1e-5)
     assert (tmp_path / "two" / "rng-1.pt").exists()
+
+
+@pytest.mark.parametrize("objective", ["replace-mlm", "all-tokens-mlm"])
+def test_mlm_objectives_on_generator_replaced_inputs(batch, objective):
+    model = tiny(objective=objective)
+    sums = model(batch)
+    assert "rtd" not in sums and torch.isfinite(sums["main_mlm"])
+    counts = counts_of(batch)
+    over = counts["masked"] if objective == "replace-mlm" else counts["real"]
+    want = sums["mlm"] / counts["masked"] + sums["main_mlm"] / over
+    assert model.loss(sums, counts).item() == pytest.approx(want.item())
+    emb = model.embeddings.word_embeddings.weight
+    assert model.discriminator.generator_lm_head.weight is emb  # tied, shared
+
+
+def test_two_stage_copies_the_generator_and_freezes_it(batch, shards, tmp_path):
+    model = tiny(objective="two-stage")
+    assert model.generator.config.hidden_size == model.discriminator.config.hidden_size
+    assert "rtd" not in model(batch)  # phase one: the generator alone
+    model.start_phase_two()
+    g, d = model.generator.electra.encoder, model.discriminator.electra.encoder
+    assert all(torch.equal(a, b) for a, b in zip(g.state_dict().values(),
+                                                 d.state_dict().values()))
+    frozen = [p for p in model.generator.parameters() if not p.requires_grad]
+    assert frozen and all(p.requires_grad for p in model.embeddings.parameters())
+    sums = model(batch)
+    loss = model.loss(sums, counts_of(batch))
+    assert loss.item() == pytest.approx(50 * sums["rtd"].item() / counts_of(batch)["real"])
+    base = {"data": shards, "model": "tiny", "batch_size": 8, "max_steps": 6, "log_every": 1,
+            "save_every": 100, "model_overrides": {"objective": "two-stage"}}
+    whole = train(TrainConfig(out=str(tmp_path / "a"), **base))
+    part = train(TrainConfig(out=str(tmp_path / "b"), stop_after=4, **base))
+    part += train(TrainConfig(out=str(tmp_path / "b"), **base), resume=True)
+    assert [r["loss"] for r in whole] == [r["loss"] for r in part]
+    assert np.isnan(whole[1]["rtd_loss"]) and not np.isnan(whole[4]["rtd_loss"])
+
+
+def test_sentence_order_prediction_loss(shards):
+    data = PretrainingShards(shards)
+    collator = MaskingCollator(mask_id=103, vocab_size=21128, sop=True, seed=0)
+    b = collator([(i, data[i]) for i in range(32)])
+    assert 0 < b["sentence_order_label"].sum() < 32
+    model = tiny(sop_weight=1.0)
+    sums = model(b)
+    assert torch.isfinite(sums["sop"]) and sums["sop"] > 0

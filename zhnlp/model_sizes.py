@@ -11,5 +11,7 @@ SIZES: dict[str, dict[str, int]] = {
     "base": {"embedding_size": 768, "hidden_size": 768, "num_hidden_layers": 12,
              "num_attention_heads": 12, "intermediate_size": 3072},
 }
-OBJECTIVES = ("electra", "electra-15", "mlm")
+OBJECTIVES = ("electra", "electra-15", "mlm", "replace-mlm", "all-tokens-mlm", "two-stage")
+# objectives whose main network predicts tokens (an MLM head) instead of detecting replacements
+MAIN_MLM = ("replace-mlm", "all-tokens-mlm")
 SHARING = ("none", "all", "attention", "ffn")

@@ -7,9 +7,13 @@ detection) on transformers' Electra modules, sharing their embeddings.
   and FFN; same depth).  Its LM head runs only on the masked positions (gathered first).
 - Generator samples are drawn in fp32 (Gumbel-max, or multinomial) at a temperature; a
   sample equal to the original token counts as original.
-- Objectives: ``electra`` (MLM + ``rtd_weight`` x RTD over all real tokens), ``electra-15``
-  (RTD only on the masked positions), ``mlm`` (a BERT-style baseline: the full-size
-  network trained as a masked LM, no discriminator).
+- Objectives (the rows of the ELECTRA paper): ``electra`` (MLM + ``rtd_weight`` x RTD over
+  all real tokens), ``electra-15`` (RTD only on the masked positions), ``mlm`` (a BERT-style
+  baseline: the full-size network trained as a masked LM, no discriminator),
+  ``replace-mlm`` (the main network is a masked LM whose masked inputs are the generator's
+  samples instead of ``[MASK]``), ``all-tokens-mlm`` (the same, predicting every token; no
+  copy mechanism), ``two-stage`` (a full-size generator trained alone, then copied into the
+  discriminator and frozen while the discriminator trains: see ``start_phase_two``).
 - ALBERT's options: a factorised embedding (``embedding_size`` below ``hidden_size``),
   cross-layer sharing (``all``, ``attention`` or ``ffn``), and sentence-order prediction as
   an extra loss (``sop_weight``) on the discriminator's ``[CLS]``.
@@ -29,7 +33,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.model_sizes import OBJECTIVES, SHARING, SIZES
+from zhnlp.model_sizes import MAIN_MLM, OBJECTIVES, SHARING, SIZES
 
 
 @dataclass
@@ -93,7 +97,8 @@ class ModelConfig:
                              attention_probs_dropout_prob=self.dropout, **self.size)
 
     def generator_config(self) -> ElectraConfig:
-        s, f = self.size, (1.0 if self.objective == "mlm" else self.generator_fraction)
+        full = self.objective in ("mlm", "two-stage")  # two-stage copies it into the other
+        s, f = self.size, (1.0 if full else self.generator_fraction)
         heads = max(1, round(s["num_attention_heads"] * f))
         hidden = max(heads, round(s["hidden_size"] * f / heads) * heads)
         return ElectraConfig(vocab_size=self.vocab_size,
@@ -130,8 +135,12 @@ class ElectraPretrainingModel(nn.Module):
         config.check()
         self.config = config
         self.generator = ElectraForMaskedLM(config.generator_config())
-        self.discriminator = (None if config.objective == "mlm"
-                              else ElectraForPreTraining(config.discriminator_config()))
+        self.discriminator: ElectraForPreTraining | ElectraForMaskedLM | None = None
+        if config.objective in MAIN_MLM:
+            self.discriminator = ElectraForMaskedLM(config.discriminator_config())
+        elif config.objective != "mlm":
+            self.discriminator = ElectraForPreTraining(config.discriminator_config())
+        self.phase = 1  # two-stage: 1 trains the generator, 2 the discriminator
         if self.discriminator is not None:
             self.generator.electra.embeddings = self.discriminator.electra.embeddings
             share_layers(self.discriminator.electra.encoder, config.layer_sharing)
@@ -143,6 +152,28 @@ class ElectraPretrainingModel(nn.Module):
     def tie(self) -> None:
         """The generator's output layer is the (shared) token embedding matrix."""
         self.generator.generator_lm_head.weight = self.embeddings.word_embeddings.weight
+        if isinstance(self.discriminator, ElectraForMaskedLM):
+            self.discriminator.generator_lm_head.weight = self.embeddings.word_embeddings.weight
+
+    def start_phase_two(self, *, copy: bool = True) -> None:
+        """Two-stage training: the discriminator starts from the generator, which is frozen.
+
+        The embeddings stay shared and keep training with the discriminator.  ``copy=False``
+        when the weights come from a checkpoint taken in phase two.
+        """
+        if self.config.objective != "two-stage":
+            raise ZhnlpError("only the two-stage objective has a second phase")
+        if copy:
+            target = self.discriminator.electra
+            for name in ("encoder", "embeddings_project"):
+                if hasattr(target, name):
+                    getattr(target, name).load_state_dict(
+                        getattr(self.generator.electra, name).state_dict())
+        shared = {id(p) for p in self.embeddings.parameters()}
+        for p in self.generator.parameters():
+            if id(p) not in shared:
+                p.requires_grad_(False)
+        self.phase = 2
 
     @property
     def embeddings(self) -> nn.Module:
@@ -174,7 +205,12 @@ class ElectraPretrainingModel(nn.Module):
     def loss(self, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> torch.Tensor:
         """The objective from loss sums and the token counts of the whole optimizer batch
         (``masked``, ``real``, ``sequences``: over all micro-batches and all ranks)."""
-        total = sums["mlm"] / max(counts["masked"], 1)
+        total = torch.zeros((), device=sums["mlm"].device)
+        if self.phase == 1 or self.config.objective != "two-stage":
+            total = total + sums["mlm"] / max(counts["masked"], 1)
+        if "main_mlm" in sums:
+            over = counts["masked"] if self.config.objective == "replace-mlm" else counts["real"]
+            total = total + sums["main_mlm"] / max(over, 1)
         if "rtd" in sums:
             over = counts["masked"] if self.config.objective == "electra-15" else counts["real"]
             total = total + self.config.rtd_weight * sums["rtd"] / max(over, 1)
@@ -202,26 +238,38 @@ class ElectraPretrainingModel(nn.Module):
             "mlm": F.cross_entropy(logits.float(), targets, reduction="sum"),
             "mlm_correct": (logits.argmax(-1) == targets).sum(),
         }
-        if self.discriminator is not None:
-            with torch.no_grad():
-                rows = masked.nonzero()[:, 0]
-                sampled = self.sample(logits.detach(), rows, batch.get("sample_seed"))
-            fake = original.clone()
-            fake[masked] = sampled
-            replaced = (fake != original) & (attention > 0)
-            d = self.discriminator.electra(input_ids=fake, attention_mask=attention,
-                                           token_type_ids=types).last_hidden_state
-            d_logits = self.discriminator.discriminator_predictions(d)
-            where = masked if self.config.objective == "electra-15" else attention > 0
-            out["rtd"] = F.binary_cross_entropy_with_logits(
-                d_logits[where].float(), replaced[where].float(), reduction="sum")
-            predicted = d_logits[where] > 0
-            truth = replaced[where]
-            out.update(rtd_correct=(predicted == truth).sum(), rtd_tp=(predicted & truth).sum(),
-                       rtd_predicted=predicted.sum(), rtd_replaced=truth.sum(),
-                       replaced_masked=(replaced & masked).sum())
-            if self.sop_head is not None and "sentence_order_label" in batch:
-                sop_logits = self.sop_head(d[:, 0])
-                out["sop"] = F.cross_entropy(sop_logits.float(), batch["sentence_order_label"],
-                                             reduction="sum")
+        if self.discriminator is None or (self.config.objective == "two-stage"
+                                          and self.phase == 1):
+            return out
+        with torch.no_grad():
+            rows = masked.nonzero()[:, 0]
+            sampled = self.sample(logits.detach(), rows, batch.get("sample_seed"))
+        fake = original.clone()
+        fake[masked] = sampled
+        replaced = (fake != original) & (attention > 0)
+        out["replaced_masked"] = (replaced & masked).sum()
+        if isinstance(self.discriminator, ElectraForMaskedLM):
+            main = self.discriminator
+            h = main.electra(input_ids=fake, attention_mask=attention,
+                             token_type_ids=types).last_hidden_state
+            where = masked if self.config.objective == "replace-mlm" else attention > 0
+            main_logits = main.generator_lm_head(main.generator_predictions(h[where]))
+            main_targets = original[where]
+            out["main_mlm"] = F.cross_entropy(main_logits.float(), main_targets, reduction="sum")
+            out["main_mlm_correct"] = (main_logits.argmax(-1) == main_targets).sum()
+            return out
+        d = self.discriminator.electra(input_ids=fake, attention_mask=attention,
+                                       token_type_ids=types).last_hidden_state
+        d_logits = self.discriminator.discriminator_predictions(d)
+        where = masked if self.config.objective == "electra-15" else attention > 0
+        out["rtd"] = F.binary_cross_entropy_with_logits(
+            d_logits[where].float(), replaced[where].float(), reduction="sum")
+        predicted = d_logits[where] > 0
+        truth = replaced[where]
+        out.update(rtd_correct=(predicted == truth).sum(), rtd_tp=(predicted & truth).sum(),
+                   rtd_predicted=predicted.sum(), rtd_replaced=truth.sum())
+        if self.sop_head is not None and "sentence_order_label" in batch:
+            sop_logits = self.sop_head(d[:, 0])
+            out["sop"] = F.cross_entropy(sop_logits.float(), batch["sentence_order_label"],
+                                         reduction="sum")
         return out

@@ -36,7 +36,8 @@ from zhnlp.pretraining_data import PretrainingShards
 from zhnlp.progress import progress_bar
 
 METRICS = ("step", "lr", "loss", "mlm_loss", "mlm_accuracy", "rtd_loss", "rtd_accuracy",
-           "rtd_precision", "rtd_recall", "replaced_fraction", "sop_loss", "tokens_per_s")
+           "rtd_precision", "rtd_recall", "replaced_fraction", "main_mlm_loss",
+           "main_mlm_accuracy", "sop_loss", "tokens_per_s")
 DEFAULT_LR = {"tiny": 1e-3, "small": 5e-4, "base": 2e-4}
 
 
@@ -63,11 +64,16 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 10
     stop_after: int | None = None  # leave after this step (checkpointed), as for a time slot
+    two_stage_switch: int | None = None  # two-stage: the step phase two starts (max_steps / 2)
     seed: int = 0
     device: str = "auto"
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR.get(self.model, 5e-4)
+
+    def switch(self) -> int:
+        return self.two_stage_switch if self.two_stage_switch is not None else \
+            self.max_steps // 2
 
     def warmup(self) -> int:
         return self.warmup_steps if self.warmup_steps is not None else \
@@ -188,7 +194,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     raw = model
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[local_rank] if device.type == "cuda" else None)
+            model, device_ids=[local_rank] if device.type == "cuda" else None,
+            # two-stage leaves the discriminator idle, then freezes the generator
+            find_unused_parameters=mcfg.objective == "two-stage")
     opt = torch.optim.AdamW(param_groups(raw, cfg.weight_decay), lr=cfg.learning_rate(),
                             betas=cfg.betas, eps=cfg.adam_eps)
     collator = MaskingCollator(mask_id=tokenizer.token_to_id("[MASK]"),
@@ -203,6 +211,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         raw.tie()
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
+        if mcfg.objective == "two-stage" and step >= cfg.switch():
+            raw.start_phase_two(copy=False)
         mine = torch.load(out / f"rng-{rank}.pt", weights_only=False)
         if int(mine["step"]) != step:
             raise ZhnlpError(f"{out}: rng-{rank}.pt is from step {mine['step']}, the "
@@ -223,6 +233,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     bar.update(step)
     model.train()
     while step < cfg.max_steps:
+        if mcfg.objective == "two-stage" and step == cfg.switch() and raw.phase == 1:
+            raw.start_phase_two()
         lr = lr_at(step, cfg.learning_rate(), cfg.warmup(), cfg.max_steps)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -282,14 +294,20 @@ def _metrics(window: dict[str, float], device: torch.device, step: int, lr: floa
     row.update(step=step, lr=lr, mlm_loss=values["mlm"] / masked,
                mlm_accuracy=values["mlm_correct"] / masked, tokens_per_s=real / max(seconds, 1e-9))
     counts = {"masked": masked, "real": real, "sequences": values["n_sequences"]}
-    sums = {k: torch.tensor(v) for k, v in values.items() if k in ("mlm", "rtd", "sop")}
+    sums = {k: torch.tensor(v) for k, v in values.items()
+            if k in ("mlm", "rtd", "sop", "main_mlm")}
     row["loss"] = float(raw.loss(sums, counts))
+    if "replaced_masked" in values:
+        row["replaced_fraction"] = values["replaced_masked"] / masked
     if "rtd" in values:
         over = masked if raw.config.objective == "electra-15" else real
         row.update(rtd_loss=values["rtd"] / over, rtd_accuracy=values["rtd_correct"] / over,
                    rtd_precision=values["rtd_tp"] / max(values["rtd_predicted"], 1),
-                   rtd_recall=values["rtd_tp"] / max(values["rtd_replaced"], 1),
-                   replaced_fraction=values["replaced_masked"] / masked)
+                   rtd_recall=values["rtd_tp"] / max(values["rtd_replaced"], 1))
+    if "main_mlm" in values:
+        over = masked if raw.config.objective == "replace-mlm" else real
+        row.update(main_mlm_loss=values["main_mlm"] / over,
+                   main_mlm_accuracy=values["main_mlm_correct"] / over)
     if "sop" in values:
         row["sop_loss"] = values["sop"] / max(values["n_sequences"], 1)
     return row
