@@ -105,6 +105,11 @@ def test_resume_equals_an_uninterrupted_run_and_export_loads(shards, tmp_path):
     assert whole[-1]["loss"] < whole[0]["loss"]
     lines = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
     assert len(lines) == 9 and lines[0].startswith("step,lr,loss,mlm_loss")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "b" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss")] == list(range(1, 9))
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
     clf = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "a" /

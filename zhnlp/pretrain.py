@@ -10,7 +10,8 @@ Checkpoints (``RUNDIR/checkpoint.pt``, written atomically every ``save_every`` s
 the end) hold the model, the optimizer, the step, the data position and every random state
 (each rank's in ``rng-RANK.pt``), so ``resume`` continues exactly: its losses match an
 uninterrupted run step for step.  ``RUNDIR/discriminator`` and ``RUNDIR/generator`` are
-Hugging Face checkpoints with the tokenizer, and ``metrics.csv`` the curves.
+Hugging Face checkpoints with the tokenizer; the curves go to ``metrics.csv`` and to
+TensorBoard (``RUNDIR/tensorboard``).
 """
 
 from __future__ import annotations
@@ -226,6 +227,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16
                 else contextlib.nullcontext())
     logged: list[dict[str, float]] = []
+    board = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step drops the events a killed run logged past its last checkpoint
+        board = SummaryWriter(str(out / "tensorboard"), purge_step=step + 1 if resume else None)
     window: dict[str, float] = {}
     started = time.perf_counter()
     bar = progress_bar(cfg.max_steps, desc="pretraining", unit="step",
@@ -266,9 +273,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         if step % cfg.log_every == 0 or step == cfg.max_steps:
             row = _metrics(window, device, step, lr, raw, time.perf_counter() - started)
             window, started = {}, time.perf_counter()
-            if rank == 0:
+            if board is not None:
                 logged.append(row)
                 _append_csv(out / "metrics.csv", row, step)
+                for key, value in row.items():
+                    if key != "step" and not math.isnan(value):
+                        board.add_scalar(key, value, step)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
         stopping = cfg.stop_after is not None and step >= cfg.stop_after
         if step % cfg.save_every == 0 or step == cfg.max_steps or stopping:
@@ -276,6 +286,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         if stopping:
             break
     bar.close()
+    if board is not None:
+        board.close()
     if dist.is_initialized():
         dist.barrier()
     return logged
