@@ -175,7 +175,7 @@ def test_two_ddp_processes_equal_one_with_the_same_global_batch(shards, tmp_path
 
     assert len(losses("one")) == 4
     assert losses("two") == pytest.approx(losses("one"), rel=1e-5)
-    assert (tmp_path / "two" / "rng-1.pt").exists()
+    assert (tmp_path / "two" / "rng-1-step4.pt").exists()
 
 
 @pytest.mark.parametrize("objective", ["replace-mlm", "all-tokens-mlm"])
@@ -221,3 +221,26 @@ def test_sentence_order_prediction_loss(shards):
     model = tiny(sop_weight=1.0)
     sums = model(b)
     assert torch.isfinite(sums["sop"]) and sums["sop"] > 0
+
+
+def test_a_kill_while_saving_leaves_a_run_that_resumes_exactly(shards, tmp_path, monkeypatch):
+    import zhnlp.pretrain as pretrain_module
+
+    base = {"data": shards, "model": "tiny", "batch_size": 8, "max_steps": 8, "log_every": 1,
+            "save_every": 3}
+    whole = train(TrainConfig(out=str(tmp_path / "a"), **base))
+    real_save = pretrain_module._save_checkpoint
+
+    def dies_at_six(out, raw, opt, step, *args):
+        if step == 6:  # the random states of step 6 are written, its checkpoint never is
+            raise KeyboardInterrupt
+        real_save(out, raw, opt, step, *args)
+
+    monkeypatch.setattr(pretrain_module, "_save_checkpoint", dies_at_six)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "b"), **base))
+    monkeypatch.setattr(pretrain_module, "_save_checkpoint", real_save)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["step"] == 3
+    rest = train(TrainConfig(out=str(tmp_path / "b"), **base), resume=True)
+    assert [r["loss"] for r in rest] == [r["loss"] for r in whole[3:]]
+    assert [p.name for p in (tmp_path / "b").glob("rng-*")] == ["rng-0-step8.pt"]

@@ -8,7 +8,7 @@ result, and DDP's gradient sync is skipped on the accumulation passes.
 
 Checkpoints (``RUNDIR/checkpoint.pt``, written atomically every ``save_every`` steps and at
 the end) hold the model, the optimizer, the step, the data position and every random state
-(each rank's in ``rng-RANK.pt``), so ``resume`` continues exactly: its losses match an
+(each rank's in ``rng-RANK-stepN.pt``), so ``resume`` continues exactly: its losses match an
 uninterrupted run step for step.  ``RUNDIR/discriminator`` and ``RUNDIR/generator`` are
 Hugging Face checkpoints with the tokenizer; the curves go to ``metrics.csv`` and to
 TensorBoard (``RUNDIR/tensorboard``).
@@ -214,10 +214,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         step = int(state["step"])
         if mcfg.objective == "two-stage" and step >= cfg.switch():
             raw.start_phase_two(copy=False)
-        mine = torch.load(out / f"rng-{rank}.pt", weights_only=False)
-        if int(mine["step"]) != step:
-            raise ZhnlpError(f"{out}: rng-{rank}.pt is from step {mine['step']}, the "
-                             f"checkpoint from step {step}")
+        rng_path = out / f"rng-{rank}-step{step}.pt"
+        if not rng_path.exists():
+            raise ZhnlpError(f"{out}: {rng_path.name} is missing (a run with another number "
+                             "of processes?)")
+        mine = torch.load(rng_path, weights_only=False)
         batches.restore(mine["batches"])
         torch.set_rng_state(mine["torch"])
     elif rank == 0:
@@ -341,14 +342,24 @@ def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, s
           rank: int, batches: Batches, mcfg: ModelConfig, cfg: TrainConfig,
           tokdir: str) -> None:
     """Each rank's data position and random state (dropout), then (rank 0) the checkpoint:
-    the commit point."""
+    the commit point.  The random states are kept per step until the checkpoint that names
+    them is on disk, so a kill at any moment leaves a consistent pair to resume from."""
     rng = {"step": step, "batches": batches.state(), "torch": torch.get_rng_state()}
-    with atomic_write(str(out / f"rng-{rank}.pt"), "wb") as handle:
+    with atomic_write(str(out / f"rng-{rank}-step{step}.pt"), "wb") as handle:
         torch.save(rng, handle)
     if dist.is_initialized():
         dist.barrier()
-    if rank != 0:
-        return
+    if rank == 0:
+        _save_checkpoint(out, raw, opt, step, mcfg, cfg, tokdir)
+    if dist.is_initialized():
+        dist.barrier()
+    for old in out.glob(f"rng-{rank}-step*.pt"):
+        if old.name != f"rng-{rank}-step{step}.pt":
+            old.unlink(missing_ok=True)
+
+
+def _save_checkpoint(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer,
+                     step: int, mcfg: ModelConfig, cfg: TrainConfig, tokdir: str) -> None:
     state = {"model": raw.state_dict(), "optimizer": opt.state_dict(), "step": step,
              "model_config": asdict(mcfg), "train_config": asdict(cfg)}
     with atomic_write(str(out / "checkpoint.pt"), "wb") as handle:
