@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from zhnlp.cli.clue import evaluate_cmd, finetune_cmd, predict_cmd
 from zhnlp.cli.corpus import corpus
 from zhnlp.cli.discover import discover_words
 from zhnlp.cli.prepare import prepare_cmd
@@ -35,6 +36,9 @@ cli.add_command(build_vocab)
 cli.add_command(prepare_cmd)
 cli.add_command(pretrain)
 cli.add_command(plot_run)
+cli.add_command(finetune_cmd)
+cli.add_command(evaluate_cmd)
+cli.add_command(predict_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,106 @@
+"""CLUE classification adapters on the real FewCLUE files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import DATA, need, zhnlp
+
+from zhnlp.clue import TASKS, get_task
+from zhnlp.clue.classification import mark_wsc
+from zhnlp.clue.finetune import FinetuneConfig, evaluate, finetune, predict
+from zhnlp.errors import InputError
+
+FEWCLUE = DATA / "fewclue"
+
+
+@pytest.mark.parametrize("name", ["tnews", "iflytek", "ocnli", "csl", "cluewsc", "bustm",
+                                  "eprstmt", "csldcp"])
+def test_every_fewclue_split_reads(name):
+    folder = need(FEWCLUE / name)
+    task = get_task(name)
+    labels = task.label_list(str(folder))
+    train = task.read(str(folder / "train_few_all.json"), labels)
+    test = task.read(str(folder / "test.json"), labels, labelled=False)
+    assert train and test and all(e[2] in labels for e in train)
+    assert len(test) == sum(1 for line in open(folder / "test.json", encoding="utf-8")
+                            if line.strip())
+    expected = {"tnews": 15, "iflytek": 119, "ocnli": 3, "csldcp": 67, "eprstmt": 2}
+    if name in expected:
+        assert len(labels) == expected[name]
+    if TASKS[name].text.__name__ == "<lambda>" and train[0][1] is not None:
+        assert all(e[1] for e in train)  # pairs have both sentences
+
+
+def test_ocnli_skips_unlabelled_pairs(tmp_path):
+    task = get_task("ocnli")
+    rows = [{"sentence1": "甲", "sentence2": "乙", "label": "-", "id": 0},
+            {"sentence1": "丙", "sentence2": "丁", "label": "neutral", "id": 1}]
+    path = tmp_path / "dev.json"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n",
+                    encoding="utf-8")
+    assert [e[3] for e in task.read(str(path), list(task.labels))] == [1]
+
+
+def test_wsc_marks_spans_with_offsets_kept():
+    folder = need(FEWCLUE / "cluewsc")
+    task = get_task("cluewsc")
+    for line in open(folder / "train_few_all.json", encoding="utf-8"):
+        obj = json.loads(line)
+        t = obj["target"]
+        marked = task.text(obj, "x", 1)[0]
+        assert f"[{t['span1_text']}]" in marked and f"<{t['span2_text']}>" in marked
+        assert marked.replace("[", "").replace("]", "").replace("<", "").replace(">", "") == \
+            obj["text"].replace("[", "").replace("]", "").replace("<", "").replace(">", "")
+    assert mark_wsc("杨百顺他爹是个卖豆腐的。别人叫他卖豆腐的老杨。", 0, "杨百顺", 15, "他") == \
+        "[杨百顺]他爹是个卖豆腐的。别人叫<他>卖豆腐的老杨。"
+    with pytest.raises(ValueError):
+        mark_wsc("杨百顺他爹", 1, "杨百顺", 3, "他")
+
+
+def test_readers_name_file_line_and_known_labels(tmp_path):
+    task = get_task("eprstmt")
+    bad = tmp_path / "train.json"
+    bad.write_text('{"id": 0, "sentence": "好", "label": "Positive"}\n{"id": 1, "sentence"\n',
+                   encoding="utf-8")
+    with pytest.raises(InputError, match=r"train.json:2: not a JSON object"):
+        task.read(str(bad), list(task.labels))
+    bad.write_text('{"id": 0, "sentence": "好", "label": "Neutral"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"train.json:1: unknown label 'Neutral' \(known: "
+                                         r"Positive, Negative\)"):
+        task.read(str(bad), list(task.labels))
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    folder = need(FEWCLUE / "eprstmt")
+    out = tmp_path_factory.mktemp("ft")
+    results = finetune(FinetuneConfig(task="eprstmt", data=str(folder), model="tiny",
+                                      out=str(out), epochs=8, lr=1e-3, patience=8,
+                                      seeds=(1,)))
+    return folder, out, results
+
+
+def test_tiny_model_beats_the_majority_class_on_eprstmt(tuned):
+    folder, out, results = tuned
+    assert results["majority_baseline"] == pytest.approx(0.4625)  # 74 of 160 dev reviews
+    assert results["max"] > results["majority_baseline"] + 0.1
+    assert (out / "curve.png").exists() and (out / "best" / "config.json").exists()
+    assert evaluate("eprstmt", str(folder), str(out / "best")) == pytest.approx(results["max"])
+
+
+def test_predict_writes_the_submission_file(tuned, tmp_path):
+    folder, out, _ = tuned
+    path = predict("eprstmt", str(folder), str(out / "best"), str(tmp_path))
+    assert path.endswith("eprstmt_predict.json")
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    ids = [json.loads(line)["id"] for line in open(folder / "test.json", encoding="utf-8")]
+    assert [r["id"] for r in rows] == ids
+    assert {r["label"] for r in rows} <= {"Positive", "Negative"}
+    res = zhnlp("evaluate", "--task", "eprstmt", "--data", str(folder), "--model",
+                str(folder), text=True)
+    assert res.returncode == 1 and "not a fine-tuned checkpoint" in res.stderr
+    res = zhnlp("finetune", "--task", "eprstmt", "--data", str(tmp_path), "--model", "tiny",
+                "--out", str(tmp_path / "o"), text=True)
+    assert res.returncode == 1 and "none of train.json, train_few_all.json" in res.stderr
