@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from pretrain_speed import plain_step
 
 from zhnlp.discovery import NewWordMiner
 from zhnlp.loader import MaskingCollator, make_loader
@@ -31,36 +32,6 @@ from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
 
 HERE = Path(__file__).resolve().parent
 VOCAB = HERE.parents[1] / "shared" / "data" / "vocab" / "bert-chinese-vocab.txt"
-
-
-def electra_small_step_seconds(steps: int = 3) -> float:
-    """Seconds per training step of ELECTRA-small, batch 32 x 128, tied embeddings."""
-    from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
-
-    torch.manual_seed(0)
-    disc = ElectraConfig(vocab_size=21128, embedding_size=128, hidden_size=256,
-                         num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024)
-    gen = ElectraConfig(vocab_size=21128, embedding_size=128, hidden_size=64,
-                        num_hidden_layers=12, num_attention_heads=1, intermediate_size=256)
-    generator, discriminator = ElectraForMaskedLM(gen), ElectraForPreTraining(disc)
-    generator.electra.embeddings = discriminator.electra.embeddings
-    params = list({id(p): p for p in [*generator.parameters(), *discriminator.parameters()]
-                   }.values())
-    opt = torch.optim.AdamW(params, lr=5e-4)
-    ids = torch.randint(5, 21128, (32, 128))
-    labels = torch.full_like(ids, -100)
-    labels[:, ::7] = ids[:, ::7]
-    times = []
-    for _ in range(steps + 1):
-        start = time.perf_counter()
-        out = generator(input_ids=ids, labels=labels)
-        fake = out.logits.argmax(-1).detach()
-        d = discriminator(input_ids=fake, labels=(fake != ids).long())
-        (out.loss + 50 * d.loss).backward()
-        opt.step()
-        opt.zero_grad()
-        times.append(time.perf_counter() - start)
-    return sorted(times[1:])[len(times[1:]) // 2]
 
 
 def main() -> None:
@@ -101,7 +72,7 @@ def main() -> None:
             if seqs >= 3200:
                 break
         loader_rate = seqs / (time.perf_counter() - start)
-        step = electra_small_step_seconds()
+        step = plain_step(3)  # the plain transformers loop of benchmarks/pretrain_speed.py
         consumed = 32 / step
         report.update(loader_seq_per_s=loader_rate, electra_small_step_s=step,
                       step_consumes_seq_per_s=consumed, data_over_step=loader_rate / consumed)
