@@ -286,12 +286,6 @@ class NewWordMiner:
                 bar.update(idx.size)
         return share
 
-    # ------------------------------------------------------------------ convenience
-
-    def top(self, k: int) -> list[Word]:
-        """The ``k`` best words."""
-        return self.words_[:k]
-
 
 def dominated(counts: NgramCounts, cands: stats.Candidates, share: float) -> np.ndarray:
     """Candidates with a one-unit-longer n-gram seen in at least ``share`` of their occurrences."""

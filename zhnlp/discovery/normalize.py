@@ -144,8 +144,3 @@ def encode(text: str, cut: Cut | None = None) -> tuple[np.ndarray, list[str]]:
 def unit_text(unit: int, runs: list[str]) -> str:
     """The text of one unit id."""
     return chr(unit) if unit < RUN_BASE else runs[unit - RUN_BASE]
-
-
-def decode(units: np.ndarray, runs: list[str]) -> str:
-    """The text of a sequence of (non-boundary) unit ids."""
-    return "".join(unit_text(int(u), runs) for u in units)
