@@ -6,6 +6,21 @@ import multiprocessing
 import multiprocessing.pool
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` consecutive items (the last one shorter), read lazily."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def bounded_imap(pool: multiprocessing.pool.Pool, fn: Callable[..., object],

@@ -34,7 +34,7 @@ import numpy as np
 
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write, sha256_file
-from zhnlp.parallel import bounded_imap, make_pool
+from zhnlp.parallel import bounded_imap, chunked, make_pool
 from zhnlp.progress import progress_bar
 from zhnlp.segment import Segmenter
 
@@ -283,7 +283,7 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
                 if _intact(os.path.join(out_dir, s["name"]), s)}
     _keep_tokenizer(tokdir, out_dir)
     shards: list[dict[str, object]] = []
-    blocks = _blocks(documents(lines, config.docs), config.docs_per_shard)
+    blocks = enumerate(chunked(documents(lines, config.docs), config.docs_per_shard))
 
     def todo() -> Iterator[tuple[int, list[list[str]], str]]:
         for index, docs in blocks:
@@ -335,18 +335,6 @@ def _keep_tokenizer(tokdir: str, out_dir: str) -> None:
         for name in os.listdir(tokdir):
             if os.path.isfile(os.path.join(tokdir, name)):
                 shutil.copyfile(os.path.join(tokdir, name), os.path.join(tmp, name))
-
-
-def _blocks(docs: Iterator[list[str]], size: int) -> Iterator[tuple[int, list[list[str]]]]:
-    block: list[list[str]] = []
-    index = 0
-    for doc in docs:
-        block.append(doc)
-        if len(block) == size:
-            yield index, block
-            block, index = [], index + 1
-    if block:
-        yield index, block
 
 
 def _read_manifest(path: str) -> dict:

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 
 from zhnlp.errors import InputError, ZhnlpError
-from zhnlp.parallel import bounded_imap, make_pool
+from zhnlp.parallel import bounded_imap, chunked, make_pool
 
 BACKENDS = ("jieba", "rjieba", "pkuseg")
 MAX_WORD = 32  # characters; a longer "word" means the file is text, not a lexicon
@@ -149,9 +149,8 @@ class Segmenter:
         pool = make_pool(workers, _init_worker, (self.backend, self.lexicon, self.hmm,
                                                  self.normalize))
         try:
-            for chunk in bounded_imap(pool, _cut_chunk, ((c,) for c in _chunks(lines,
-                                                                                chunk_lines)),
-                                      2 * workers):
+            chunks = ((c,) for c in chunked(lines, chunk_lines))
+            for chunk in bounded_imap(pool, _cut_chunk, chunks, 2 * workers):
                 yield from chunk
         finally:
             pool.terminate()
@@ -168,14 +167,3 @@ def _init_worker(backend: str, lexicon: dict[str, int], hmm: bool, normalize: bo
 def _cut_chunk(lines: list[str]) -> list[list[str]]:
     assert _worker_segmenter is not None
     return [_worker_segmenter.cut(line) for line in lines]
-
-
-def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -26,6 +26,7 @@ from tokenizers import (
 
 from zhnlp.errors import InputError
 from zhnlp.io import atomic_dir
+from zhnlp.parallel import chunked
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BERT_CHINESE_SIZE = 21128  # the size of the Chinese BERT vocabulary
@@ -155,22 +156,11 @@ def unk_share(tok: Tokenizer, texts: Iterable[str], batch: int = 1000) -> tuple[
     """Share of the tokens of ``texts`` that are ``[UNK]``, and how many tokens there were."""
     unk = tok.token_to_id("[UNK]")
     total = unknown = 0
-    lines: list[str] = []
-    for text in texts:
-        lines.append(text)
-        if len(lines) == batch:
-            t, u = _count_unk(tok, lines, unk)
-            total, unknown, lines = total + t, unknown + u, []
-    if lines:
-        t, u = _count_unk(tok, lines, unk)
-        total, unknown = total + t, unknown + u
+    for lines in chunked(texts, batch):
+        for enc in tok.encode_batch(lines, add_special_tokens=False):
+            total += len(enc.ids)
+            unknown += enc.ids.count(unk)
     return (unknown / total if total else 0.0), total
-
-
-def _count_unk(tok: Tokenizer, lines: list[str], unk: int) -> tuple[int, int]:
-    encodings = tok.encode_batch(lines, add_special_tokens=False)
-    return (sum(len(e.ids) for e in encodings),
-            sum(e.ids.count(unk) for e in encodings))
 
 
 def save_tokenizer(tok: Tokenizer, out: str) -> None:
