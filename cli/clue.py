@@ -1,20 +1,26 @@
-"""``zhnlp finetune``, ``zhnlp evaluate``, ``zhnlp predict`` for the CLUE classification tasks."""
+"""``zhnlp finetune``, ``zhnlp evaluate``, ``zhnlp predict`` for the CLUE tasks."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from zhnlp.clue.classification import TASKS
+from zhnlp.clue import TASK_NAMES
 
-TASK = click.option("--task", type=click.Choice(sorted(TASKS)), required=True,
-                    help="The CLUE / FewCLUE task.")
 DATA = click.option("--data", required=True, metavar="DIR",
                     help="The task's files under CLUE's names (train.json, dev.json, test.json; "
-                    "FewCLUE's train_few_all.json, dev_few_all.json).")
+                    "FewCLUE's train_few_all.json, dev_few_all.json; cmrc2018_*.json, "
+                    "c3's d-/m- halves).")
+
+
+def _fmt(scores: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
 
 
 @click.command("finetune")
-@TASK
+@click.option("--task", type=click.Choice(TASK_NAMES), required=True,
+              help="The CLUE / FewCLUE task.")
 @DATA
 @click.option("--model", required=True, help="A checkpoint directory, or tiny / small for a "
               "randomly initialised ELECTRA with a tokenizer learned from the training text.")
@@ -25,20 +31,25 @@ DATA = click.option("--data", required=True, metavar="DIR",
 @click.option("--lr", default=1e-4, show_default=True, type=float)
 @click.option("--layer-decay", default=0.8, show_default=True, type=float,
               help="Layer-wise learning-rate decay (1: none).")
-@click.option("--max-len", default=128, show_default=True, type=click.IntRange(8, 512))
+@click.option("--max-len", default=128, show_default=True, type=click.IntRange(16, 512),
+              help="Tokens per model input (CMRC: per window).")
 @click.option("--patience", default=2, show_default=True, type=click.IntRange(1),
               help="Epochs without a better dev score before stopping.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated, e.g. 1,2,3.")
+@click.option("--doc-stride", default=64, show_default=True, type=click.IntRange(1),
+              help="CMRC 2018: tokens shared by neighbouring windows of a long context.")
+@click.option("--max-answer-len", default=64, show_default=True, type=click.IntRange(1),
+              help="CMRC 2018: longest answer decoded, in tokens.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_size: int,
                  lr: float, layer_decay: float, max_len: int, patience: int, seeds: str,
-                 quiet: bool) -> None:
+                 doc_stride: int, max_answer_len: int, quiet: bool) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
     \b
     Example:
       zhnlp finetune --task eprstmt --data ../shared/data/fewclue/eprstmt \\
-          --model run/discriminator --out ft/ --epochs 5 --seeds 1,2,3
+          --model run/discriminator --out ft/eprstmt --epochs 5 --seeds 1,2,3
     """
     from zhnlp.clue.finetune import FinetuneConfig, finetune
 
@@ -47,52 +58,85 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
     except ValueError:
         raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers",
                                  param_hint="--seeds") from None
+    options = {"doc_stride": doc_stride, "max_answer_len": max_answer_len}
     results = finetune(FinetuneConfig(task=task, data=data, model=model, out=out,
                                       epochs=epochs, batch_size=batch_size, lr=lr,
                                       layer_decay=layer_decay, max_len=max_len,
-                                      patience=patience, seeds=seed_list), quiet=quiet)
+                                      patience=patience, seeds=seed_list, options=options),
+                       quiet=quiet)
     if not quiet:
-        click.echo(f"{task} dev accuracy: mean {results['mean']:.4f}, median "
+        metric = results["metric"]
+        speed = results["throughput"]
+        click.echo(f"{task} dev {metric}: mean {results['mean']:.4f}, median "
                    f"{results['median']:.4f}, max {results['max']:.4f} over {len(seed_list)} "
-                   f"seed(s); majority baseline {results['majority_baseline']:.4f}", err=True)
+                   f"seed(s); baseline {results['baseline'][metric]:.4f}; "
+                   f"{speed['train_examples_per_s']:.1f} train / "
+                   f"{speed['predict_examples_per_s']:.1f} predict examples/s", err=True)
 
 
 @click.command("evaluate")
-@TASK
+@click.option("--task", type=click.Choice(TASK_NAMES), required=True,
+              help="The CLUE / FewCLUE task.")
 @DATA
 @click.option("--model", required=True, help="A fine-tuned checkpoint (finetune's OUT/best).")
-@click.option("-q", "--quiet", is_flag=True, help="Print the number alone.")
-def evaluate_cmd(task: str, data: str, model: str, quiet: bool) -> None:
-    """Print the dev accuracy of a fine-tuned MODEL.
+@click.option("--json", "as_json", is_flag=True, help="All scores as one JSON object.")
+@click.option("-q", "--quiet", is_flag=True, help="Print the main score alone.")
+def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -> None:
+    """Print the dev scores of a fine-tuned MODEL (accuracy; CMRC EM/F1; CLUENER P/R/F1).
 
     \b
     Example:
       zhnlp evaluate --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/best
     """
+    from zhnlp.clue import get_task
     from zhnlp.clue.finetune import evaluate
 
-    acc = evaluate(task, data, model)
-    click.echo(f"{acc:.4f}" if quiet else f"{task} dev accuracy {acc:.4f}")
+    scores = evaluate(task, data, model)
+    if as_json:
+        click.echo(json.dumps(scores))
+    elif quiet:
+        click.echo(f"{scores[get_task(task).metric]:.4f}")
+    else:
+        click.echo(f"{task} dev: {_fmt(scores)}")
 
 
 @click.command("predict")
-@TASK
+@click.option("--task", type=click.Choice(TASK_NAMES), help="The CLUE / FewCLUE task.")
+@click.option("--all-tasks", is_flag=True,
+              help="Every task with data in DATA/<task> and a checkpoint in "
+              "MODEL/<task>[/best], zipped into OUT (a .zip) for the leaderboard.")
 @DATA
-@click.option("--model", required=True, help="A fine-tuned checkpoint (finetune's OUT/best).")
+@click.option("--model", required=True, help="A fine-tuned checkpoint (finetune's OUT/best); "
+              "with --all-tasks, the folder holding one run per task.")
 @click.option("--split", type=click.Choice(["test", "dev", "train"]), default="test",
               show_default=True)
-@click.option("--out", "-o", default=".", show_default=True, metavar="DIR",
-              help="Where the submission file (its official name) goes.")
-@click.option("-q", "--quiet", is_flag=True, help="Do not print the file's path.")
-def predict_cmd(task: str, data: str, model: str, split: str, out: str, quiet: bool) -> None:
-    """Write TASK's CLUE submission file ({"id": ..., "label": "..."} per line).
+@click.option("--out", "-o", default=None, metavar="PATH",
+              help="Folder for the submission file (its official name) [default: .]; "
+              "with --all-tasks, the zip [default: submit.zip].")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing.")
+def predict_cmd(task: str | None, all_tasks: bool, data: str, model: str, split: str,
+                out: str | None, quiet: bool) -> None:
+    """Write TASK's CLUE submission file, or every task's files zipped (--all-tasks).
 
     \b
     Example:
       zhnlp predict --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/best -o sub/
+      zhnlp predict --all-tasks --data ../shared/data/fewclue --model ft/ -o submit.zip
     """
+    if all_tasks == (task is not None):
+        raise click.UsageError("give either --task or --all-tasks")
+    if all_tasks:
+        from zhnlp.clue.submission import predict_all
+
+        out = out or "submit.zip"
+        done = predict_all(data, model, out, split)
+        if not quiet:
+            for name, file, lines in done:
+                click.echo(f"{name:10s} {file:26s} {lines} lines", err=True)
+            click.echo(out)
+        return
     from zhnlp.clue.finetune import predict
 
-    path = predict(task, data, model, out, split)
+    path = predict(task, data, model, out or ".", split)
     if not quiet:
         click.echo(path)

@@ -1,4 +1,4 @@
-"""CLUE classification adapters on the real FewCLUE files."""
+"""CLUE classification adapters and the fine-tuning loop on the real FewCLUE files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import DATA, need, zhnlp
 
-from zhnlp.clue import TASKS, get_task
+from zhnlp.clue import get_task
 from zhnlp.clue.classification import mark_wsc
 from zhnlp.clue.finetune import FinetuneConfig, evaluate, finetune, predict
 from zhnlp.errors import InputError
@@ -20,17 +20,22 @@ FEWCLUE = DATA / "fewclue"
 def test_every_fewclue_split_reads(name):
     folder = need(FEWCLUE / name)
     task = get_task(name)
-    labels = task.label_list(str(folder))
-    train = task.read(str(folder / "train_few_all.json"), labels)
-    test = task.read(str(folder / "test.json"), labels, labelled=False)
-    assert train and test and all(e[2] in labels for e in train)
+    labels = task.labels(str(folder))
+    train = task.load(str(folder), "train", labels)
+    test = task.load(str(folder), "test", labels, labelled=False)
+    assert train and test and all(e.label in labels for e in train)
     assert len(test) == sum(1 for line in open(folder / "test.json", encoding="utf-8")
                             if line.strip())
     expected = {"tnews": 15, "iflytek": 119, "ocnli": 3, "csldcp": 67, "eprstmt": 2}
     if name in expected:
         assert len(labels) == expected[name]
-    if TASKS[name].text.__name__ == "<lambda>" and train[0][1] is not None:
-        assert all(e[1] for e in train)  # pairs have both sentences
+    if train[0].b is not None:
+        assert all(e.b for e in train)  # pairs have both sentences
+    # FewCLUE's leaderboard names, not CLUE 1.1's
+    assert task.submission_name(str(folder)) == {
+        "tnews": "tnewsf_predict.json", "iflytek": "iflytekf_predict.json",
+        "ocnli": "ocnlif_predict.json", "csl": "cslf_predict.json",
+        "cluewsc": "cluewscf_predict.json"}.get(name, f"{name}_predict.json")
 
 
 def test_ocnli_skips_unlabelled_pairs(tmp_path):
@@ -40,7 +45,8 @@ def test_ocnli_skips_unlabelled_pairs(tmp_path):
     path = tmp_path / "dev.json"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n",
                     encoding="utf-8")
-    assert [e[3] for e in task.read(str(path), list(task.labels))] == [1]
+    assert [e.id for e in task.read(str(path), task.labels(str(tmp_path)))] == [1]
+    assert task.submission_name(str(tmp_path)) == "ocnli_50k_predict.json"  # CLUE 1.1
 
 
 def test_wsc_marks_spans_with_offsets_kept():
@@ -65,11 +71,11 @@ def test_readers_name_file_line_and_known_labels(tmp_path):
     bad.write_text('{"id": 0, "sentence": "好", "label": "Positive"}\n{"id": 1, "sentence"\n',
                    encoding="utf-8")
     with pytest.raises(InputError, match=r"train.json:2: not a JSON object"):
-        task.read(str(bad), list(task.labels))
+        task.read(str(bad), task.labels(str(tmp_path)))
     bad.write_text('{"id": 0, "sentence": "好", "label": "Neutral"}\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"train.json:1: unknown label 'Neutral' \(known: "
                                          r"Positive, Negative\)"):
-        task.read(str(bad), list(task.labels))
+        task.read(str(bad), task.labels(str(tmp_path)))
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +90,13 @@ def tuned(tmp_path_factory):
 
 def test_tiny_model_beats_the_majority_class_on_eprstmt(tuned):
     folder, out, results = tuned
-    assert results["majority_baseline"] == pytest.approx(0.4625)  # 74 of 160 dev reviews
-    assert results["max"] > results["majority_baseline"] + 0.1
+    majority = results["baseline"]["accuracy"]
+    assert majority == pytest.approx(0.4625)  # 74 of 160 dev reviews
+    assert results["max"] > majority + 0.1
     assert (out / "curve.png").exists() and (out / "best" / "config.json").exists()
-    assert evaluate("eprstmt", str(folder), str(out / "best")) == pytest.approx(results["max"])
+    assert evaluate("eprstmt", str(folder), str(out / "best"))["accuracy"] == \
+        pytest.approx(results["max"])
+    assert results["throughput"]["train_examples_per_s"] > 0
 
 
 def test_predict_writes_the_submission_file(tuned, tmp_path):
@@ -104,3 +113,8 @@ def test_predict_writes_the_submission_file(tuned, tmp_path):
     res = zhnlp("finetune", "--task", "eprstmt", "--data", str(tmp_path), "--model", "tiny",
                 "--out", str(tmp_path / "o"), text=True)
     assert res.returncode == 1 and "none of train.json, train_few_all.json" in res.stderr
+    res = zhnlp("predict", "--data", str(folder), "--model", str(out / "best"), text=True)
+    assert res.returncode == 2 and "either --task or --all-tasks" in res.stderr
+    res = zhnlp("evaluate", "--task", "tnews", "--data", str(folder), "--model",
+                str(out / "best"), text=True)
+    assert res.returncode == 1 and "fine-tuned for eprstmt, not tnews" in res.stderr

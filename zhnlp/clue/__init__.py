@@ -1,6 +1,32 @@
-"""CLUE fine-tuning: task adapters (reader, input construction, metric, submission writer),
-and the fine-tune / evaluate / predict loop."""
+"""CLUE fine-tuning: one adapter per task (reader, input construction, decoding, metric,
+submission writer) and the fine-tune / evaluate / predict loop that drives any of them."""
 
-from zhnlp.clue.classification import TASKS, ClassificationTask, get_task
+from __future__ import annotations
 
-__all__ = ["TASKS", "ClassificationTask", "get_task"]
+import inspect
+from typing import Any
+
+from zhnlp.clue.base import Task
+from zhnlp.clue.c3 import C3
+from zhnlp.clue.chid import Chid
+from zhnlp.clue.classification import TASKS as _CLASSIFICATION
+from zhnlp.clue.cluener import ClueNer
+from zhnlp.clue.cmrc import Cmrc2018
+from zhnlp.errors import ZhnlpError
+
+_FACTORIES: dict[str, Any] = {t.name: (lambda t=t: t) for t in _CLASSIFICATION}
+_FACTORIES.update(cmrc2018=Cmrc2018, chid=Chid, c3=C3, cluener=ClueNer)
+TASK_NAMES = tuple(_FACTORIES)
+
+
+def get_task(name: str, **options: Any) -> Task:
+    """The adapter of task ``name``; ``options`` that its constructor does not take (say
+    ``max_answer_len`` for TNEWS) are ignored, so one set of settings serves every task."""
+    if name not in _FACTORIES:
+        raise ZhnlpError(f"unknown task {name!r} (one of {', '.join(TASK_NAMES)})")
+    factory = _FACTORIES[name]
+    accepted = inspect.signature(factory).parameters
+    return factory(**{k: v for k, v in options.items() if k in accepted})
+
+
+__all__ = ["TASK_NAMES", "Task", "get_task"]

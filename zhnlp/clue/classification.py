@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any, NamedTuple
 
-from zhnlp.errors import InputError, ZhnlpError
+import numpy as np
 
-Example = tuple[str, str | None, str | None, object]  # text A, text B, label, id
+from zhnlp.clue.base import Encoded, Task, accuracy, get, json_lines
+from zhnlp.errors import InputError
 
 
-def _get(obj: dict, key: str, path: str, lineno: int) -> object:
-    if key not in obj:
-        raise InputError(path, f"missing field {key!r}", line=lineno)
-    return obj[key]
+class Example(NamedTuple):
+    a: str
+    b: str | None
+    label: str | None
+    id: Any
 
 
 def mark_wsc(text: str, span1: int, word1: str, span2: int, word2: str) -> str:
@@ -35,110 +38,130 @@ def mark_wsc(text: str, span1: int, word1: str, span2: int, word2: str) -> str:
     return text
 
 
-def _single(key: str) -> Callable[[dict, str, int], tuple[str, str | None]]:
-    return lambda o, p, n: (str(_get(o, key, p, n)), None)
+Reader = Callable[[dict, str, int], tuple[str, str | None]]
 
 
-def _pair(a: str, b: str) -> Callable[[dict, str, int], tuple[str, str | None]]:
-    return lambda o, p, n: (str(_get(o, a, p, n)), str(_get(o, b, p, n)))
+def _single(key: str) -> Reader:
+    return lambda o, p, n: (str(get(o, key, p, n)), None)
+
+
+def _pair(a: str, b: str) -> Reader:
+    return lambda o, p, n: (str(get(o, a, p, n)), str(get(o, b, p, n)))
 
 
 def _csl(o: dict, p: str, n: int) -> tuple[str, str | None]:
-    keywords = _get(o, "keyword", p, n)
+    keywords = get(o, "keyword", p, n)
     if not isinstance(keywords, list):
         raise InputError(p, "field 'keyword' must be a list", line=n)
-    return "，".join(map(str, keywords)), str(_get(o, "abst", p, n))
+    return "，".join(map(str, keywords)), str(get(o, "abst", p, n))
 
 
 def _wsc(o: dict, p: str, n: int) -> tuple[str, str | None]:
-    target = _get(o, "target", p, n)
+    target = get(o, "target", p, n)
     try:
-        return mark_wsc(str(_get(o, "text", p, n)), int(target["span1_index"]),
+        return mark_wsc(str(get(o, "text", p, n)), int(target["span1_index"]),
                         target["span1_text"], int(target["span2_index"]),
                         target["span2_text"]), None
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(p, f"bad target: {exc}", line=n) from None
 
 
-@dataclass(frozen=True)
-class ClassificationTask:
-    """One classification task: its reader, labels and submission file."""
+class ClassificationTask(Task):
+    """One classification task: its reader, labels and submission files."""
 
-    name: str
-    labels: tuple[str, ...]
-    text: Callable[[dict, str, int], tuple[str, str | None]]
-    submission: str
-    skip_labels: tuple[str, ...] = ()
-    labels_file: str | None = None  # a file in the data directory listing the labels
-    id_keys: tuple[str, ...] = field(default=("id", "idx"))
+    files = {"train": ("train.json", "train_few_all.json"),
+             "dev": ("dev.json", "dev_few_all.json"), "test": ("test.json",)}
 
-    def label_list(self, data_dir: str) -> list[str]:
-        if self.labels_file and os.path.exists(os.path.join(data_dir, self.labels_file)):
-            with open(os.path.join(data_dir, self.labels_file), encoding="utf-8") as handle:
+    def __init__(self, name: str, labels: tuple[str, ...], text: Reader, submission: str,
+                 fewclue_submission: str = "", *, skip_labels: tuple[str, ...] = (),
+                 labels_file: str | None = None) -> None:
+        self.name = name
+        self.known_labels = labels
+        self.text = text
+        self.submission = submission
+        self.fewclue_submission = fewclue_submission
+        self.skip_labels = skip_labels
+        self.labels_file = labels_file  # a file in the data directory listing the labels
+
+    def labels(self, data: str) -> list[str]:
+        if self.labels_file and os.path.exists(os.path.join(data, self.labels_file)):
+            with open(os.path.join(data, self.labels_file), encoding="utf-8") as handle:
                 return [line.strip() for line in handle if line.strip()]
-        return list(self.labels)
+        return list(self.known_labels)
 
     def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Example]:
         """Examples of a JSON-lines file; ``labelled`` files must carry known labels."""
         known = set(labels)
         out: list[Example] = []
-        try:
-            handle = open(path, encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(path, "no such file") from None
-        with handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
+        for lineno, obj in json_lines(path):
+            a, b = self.text(obj, path, lineno)
+            ident = obj.get("id", obj.get("idx", lineno - 1))
+            label = None
+            if labelled:
+                label = str(get(obj, "label", path, lineno))
+                if label in self.skip_labels:
                     continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(path, f"not a JSON object ({exc.msg})", line=lineno) \
-                        from None
-                if not isinstance(obj, dict):
-                    raise InputError(path, "not a JSON object", line=lineno)
-                a, b = self.text(obj, path, lineno)
-                ident = next((obj[k] for k in self.id_keys if k in obj), lineno - 1)
-                label = None
-                if labelled:
-                    label = str(_get(obj, "label", path, lineno))
-                    if label in self.skip_labels:
-                        continue
-                    if label not in known:
-                        raise InputError(path, f"unknown label {label!r} (known: "
-                                         f"{', '.join(labels)})", line=lineno)
-                out.append((a, b, label, ident))
+                if label not in known:
+                    raise InputError(path, f"unknown label {label!r} (known: "
+                                     f"{', '.join(labels)})", line=lineno)
+            out.append(Example(a, b, label, ident))
         if not out:
             raise InputError(path, "no examples")
         return out
 
+    def texts(self, examples: Sequence[Example]) -> Iterator[str]:
+        return (t for e in examples for t in (e.a, e.b) if t)
+
+    def encode(self, tokenizer: Any, examples: Sequence[Example], labels: list[str],
+               max_len: int) -> Encoded:
+        import torch
+
+        pairs = examples[0].b is not None
+        enc = tokenizer([e.a for e in examples], [e.b for e in examples] if pairs else None,
+                        truncation=True, max_length=max_len, padding=True,
+                        return_tensors="pt")
+        targets = {}
+        if examples[0].label is not None:
+            index = {label: i for i, label in enumerate(labels)}
+            targets["labels"] = torch.tensor([index[e.label] for e in examples])
+        return Encoded(dict(enc), targets, np.arange(len(examples)))
+
+    def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
+               examples: Sequence[Example], labels: list[str]) -> list[str]:
+        return [labels[i] for i in outputs["logits"].argmax(-1)]
+
+    def score(self, predicted: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
+        return {"accuracy": accuracy(predicted, [e.label for e in examples])}
+
+    def baseline(self, train: Sequence[Example], dev: Sequence[Example]) -> dict[str, float]:
+        majority = Counter(e.label for e in train).most_common(1)[0][0]
+        return self.score([majority] * len(dev), dev)
+
+    def write(self, predicted: Sequence[str], examples: Sequence[Example],
+              handle: IO[str]) -> None:
+        for e, label in zip(examples, predicted):
+            handle.write(json.dumps({"id": e.id, "label": label}, ensure_ascii=False) + "\n")
+
 
 _NLI = ("entailment", "neutral", "contradiction")
-_TASKS = [
+TASKS = [
     ClassificationTask("tnews", tuple(str(i) for i in range(100, 117) if i not in (105, 111)),
-                       _single("sentence"), "tnews_predict.json"),
+                       _single("sentence"), "tnews11_predict.json", "tnewsf_predict.json"),
     ClassificationTask("iflytek", tuple(str(i) for i in range(119)), _single("sentence"),
-                       "iflytek_predict.json"),
+                       "iflytek_predict.json", "iflytekf_predict.json"),
     ClassificationTask("afqmc", ("0", "1"), _pair("sentence1", "sentence2"),
                        "afqmc_predict.json"),
     ClassificationTask("ocnli", _NLI, _pair("sentence1", "sentence2"), "ocnli_50k_predict.json",
-                       skip_labels=("-",)),
+                       "ocnlif_predict.json", skip_labels=("-",)),
     ClassificationTask("cmnli", _NLI, _pair("sentence1", "sentence2"), "cmnli_predict.json",
                        skip_labels=("-",)),
-    ClassificationTask("csl", ("0", "1"), _csl, "csl_predict.json"),
-    ClassificationTask("cluewsc", ("true", "false"), _wsc, "cluewsc2020_predict.json"),
+    ClassificationTask("csl", ("0", "1"), _csl, "csl_predict.json", "cslf_predict.json"),
+    ClassificationTask("cluewsc", ("true", "false"), _wsc, "cluewsc11_predict.json",
+                       "cluewscf_predict.json"),
     ClassificationTask("bustm", ("0", "1"), _pair("sentence1", "sentence2"),
-                       "bustm_predict.json"),
+                       "bustm_predict.json", "bustm_predict.json"),
     ClassificationTask("eprstmt", ("Positive", "Negative"), _single("sentence"),
-                       "eprstmt_predict.json"),
+                       "eprstmt_predict.json", "eprstmt_predict.json"),
     ClassificationTask("csldcp", (), _single("content"), "csldcp_predict.json",
-                       labels_file="labels_all.txt"),
+                       "csldcp_predict.json", labels_file="labels_all.txt"),
 ]
-TASKS = {t.name: t for t in _TASKS}
-
-
-def get_task(name: str) -> ClassificationTask:
-    """The task called ``name``."""
-    if name not in TASKS:
-        raise ZhnlpError(f"unknown task {name!r} (one of {', '.join(TASKS)})")
-    return TASKS[name]

@@ -1,4 +1,4 @@
-"""Fine-tuning, evaluation and prediction for the CLUE classification tasks.
+"""Fine-tuning, evaluation and prediction for every CLUE task, through its adapter.
 
 ``--model`` is a checkpoint directory (ours from ``zhnlp pretrain``, or any Hugging Face
 BERT/RoBERTa/ELECTRA directory with its tokenizer) or a config name (``tiny``, ``small``) for
@@ -13,20 +13,22 @@ import json
 import math
 import os
 import statistics
-from collections import Counter
-from dataclasses import asdict, dataclass
-from pathlib import Path
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 
-from zhnlp.clue.classification import ClassificationTask, Example, get_task
+from zhnlp.clue import Task, get_task
+from zhnlp.clue.base import Encoded
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
 from zhnlp.model_sizes import SIZES
 from zhnlp.progress import progress_bar
 
-TRAIN_FILES = ("train.json", "train_few_all.json")
-DEV_FILES = ("dev.json", "dev_few_all.json")
+TASK_FILE = "zhnlp_task.json"  # beside a fine-tuned checkpoint: its task and settings
+PAD_LOGIT = -1e4  # positions cut off a batch: never the best
 
 
 @dataclass
@@ -46,44 +48,44 @@ class FinetuneConfig:
     max_len: int = 128
     patience: int = 2
     seeds: tuple[int, ...] = (0,)
+    # task options (ignored by the tasks that do not take them)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def find_file(data: str, names: tuple[str, ...]) -> str:
-    for name in names:
-        if os.path.exists(os.path.join(data, name)):
-            return os.path.join(data, name)
-    raise InputError(data, f"none of {', '.join(names)} here")
+def _tokenizer(cfg: FinetuneConfig, task: Task, train: list[Any]) -> Any:
+    from transformers import AutoTokenizer
 
-
-def _load_model(cfg: FinetuneConfig, labels: list[str], train: list[Example], seed: int,
-                ) -> tuple[torch.nn.Module, object]:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    id2label = dict(enumerate(labels))
-    label2id = {v: k for k, v in id2label.items()}
     if cfg.model in SIZES:
-        from transformers import ElectraConfig, ElectraForSequenceClassification
-
         from zhnlp.vocab import save_tokenizer, train_tokenizer
 
         tokdir = os.path.join(cfg.out, "tokenizer")
         if not os.path.exists(os.path.join(tokdir, "tokenizer.json")):
-            texts = [t for a, b, _, _ in train for t in (a, b) if t]
-            save_tokenizer(train_tokenizer(texts, 8000), tokdir)
-        tokenizer = AutoTokenizer.from_pretrained(tokdir)
-        torch.manual_seed(seed)
-        config = ElectraConfig(vocab_size=len(tokenizer), num_labels=len(labels),
-                               id2label=id2label, label2id=label2id, **SIZES[cfg.model])
-        return ElectraForSequenceClassification(config), tokenizer
+            save_tokenizer(train_tokenizer(task.texts(train), 8000), tokdir)
+        return AutoTokenizer.from_pretrained(tokdir)
     if not os.path.isdir(cfg.model):
         raise ZhnlpError(f"--model {cfg.model!r} is neither a checkpoint directory nor one of "
                          f"{', '.join(SIZES)}")
+    return AutoTokenizer.from_pretrained(cfg.model)
+
+
+def _label_args(task: Task, labels: list[str]) -> dict[str, Any]:
+    if task.head not in ("SequenceClassification", "TokenClassification"):
+        return {}
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)}}
+
+
+def _model(cfg: FinetuneConfig, task: Task, labels: list[str], vocab_size: int,
+           seed: int) -> torch.nn.Module:
+    import transformers
+
     torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        cfg.model, num_labels=len(labels), id2label=id2label, label2id=label2id,
-        ignore_mismatched_sizes=True)
-    return model, tokenizer
+    if cfg.model in SIZES:
+        config = transformers.ElectraConfig(vocab_size=vocab_size, **SIZES[cfg.model],
+                                            **_label_args(task, labels))
+        return getattr(transformers, f"ElectraFor{task.head}")(config)
+    return getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(
+        cfg.model, ignore_mismatched_sizes=True, **_label_args(task, labels))
 
 
 def layerwise_groups(model: torch.nn.Module, lr: float, decay: float,
@@ -107,118 +109,152 @@ def layerwise_groups(model: torch.nn.Module, lr: float, decay: float,
             for (depth, no_decay), ps in groups.items()]
 
 
-def _batches(tokenizer: object, examples: list[Example], label2id: dict[str, int],
-             size: int, max_len: int, order: list[int] | None = None):
-    order = order if order is not None else list(range(len(examples)))
-    for i in range(0, len(order), size):
-        chunk = [examples[j] for j in order[i:i + size]]
-        a = [e[0] for e in chunk]
-        b = [e[1] for e in chunk] if chunk[0][1] is not None else None
-        enc = tokenizer(a, b, truncation=True, max_length=max_len, padding=True,
-                        return_tensors="pt")
-        labels = [label2id[e[2]] for e in chunk] if chunk[0][2] is not None else None
-        yield dict(enc), (torch.tensor(labels) if labels is not None else None)
+def batch_of(enc: Encoded, rows: torch.Tensor, *, targets: bool) -> dict[str, torch.Tensor]:
+    """The inputs (and targets) of ``rows``, cut to the longest sequence among them; a target
+    with the inputs' shape (token tags) is cut alike."""
+    ids = enc.inputs["input_ids"]
+    width = int(enc.inputs["attention_mask"][rows].sum(-1).max())
+    batch = {k: v[rows][..., :width].contiguous() for k, v in enc.inputs.items()}
+    if targets:
+        for k, v in enc.targets.items():
+            batch[k] = v[rows][..., :width].contiguous() if v.ndim == ids.ndim else v[rows]
+    return batch
 
 
-def predict_labels(model: torch.nn.Module, tokenizer: object, examples: list[Example],
-                   labels: list[str], batch_size: int = 64, max_len: int = 128) -> list[str]:
-    """The predicted label of every example."""
+def run_model(model: torch.nn.Module, task: Task, enc: Encoded,
+              batch_size: int = 64) -> dict[str, np.ndarray]:
+    """The task's outputs for every row of ``enc``, in order (per-token outputs padded back to
+    the full width with a very low logit)."""
     model.eval()
-    out: list[int] = []
+    width = enc.inputs["input_ids"].shape[-1]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in task.outputs}
     with torch.no_grad():
-        for enc, _ in _batches(tokenizer, [(a, b, None, i) for a, b, _, i in examples], {},
-                               batch_size, max_len):
-            out += model(**enc).logits.argmax(-1).tolist()
-    return [labels[i] for i in out]
+        for start in range(0, len(enc), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(enc)))
+            out = model(**batch_of(enc, rows, targets=False))
+            for k in task.outputs:
+                value = out[k].float().numpy()
+                if task.per_token:
+                    pad = [(0, 0)] * value.ndim
+                    # per-token outputs: (rows, positions) or (rows, positions, labels)
+                    pad[1] = (0, width - value.shape[1])
+                    value = np.pad(value, pad, constant_values=PAD_LOGIT)
+                parts[k].append(value)
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def accuracy(predicted: list[str], examples: list[Example]) -> float:
-    return sum(p == e[2] for p, e in zip(predicted, examples)) / len(examples)
+def _predict(model: torch.nn.Module, task: Task, tokenizer: Any, examples: list[Any],
+             labels: list[str], max_len: int, enc: Encoded | None = None) -> list[Any]:
+    enc = enc if enc is not None else task.encode(tokenizer, examples, labels, max_len)
+    return task.decode(run_model(model, task, enc), enc, examples, labels)
+
+
+def _save(model: torch.nn.Module, tokenizer: Any, cfg: FinetuneConfig, path: str) -> None:
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        with open(os.path.join(tmp, TASK_FILE), "w", encoding="utf-8") as handle:
+            json.dump({"task": cfg.task, "max_len": cfg.max_len, "options": cfg.options},
+                      handle, indent=1)
 
 
 def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
     """Fine-tune once per seed; keep the best dev checkpoint of all in ``out/best``.
 
-    Returns (and writes to ``out/results.json``) the dev accuracy per seed and epoch, their
-    mean, median and max, and the majority-class baseline.
+    Returns (and writes to ``out/results.json``) the dev scores per seed and epoch, the mean,
+    median and max of the task's metric, the trivial baseline's scores, and the throughput.
     """
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ours is enough
-    task = get_task(cfg.task)
-    labels = task.label_list(cfg.data)
-    train = task.read(find_file(cfg.data, TRAIN_FILES), labels)
-    dev = task.read(find_file(cfg.data, DEV_FILES), labels)
-    label2id = {label: i for i, label in enumerate(labels)}
+    task = get_task(cfg.task, **cfg.options)
+    labels = task.labels(cfg.data)
+    train = task.load(cfg.data, "train", labels)
+    dev = task.load(cfg.data, "dev", labels)
     os.makedirs(cfg.out, exist_ok=True)
-    majority = Counter(e[2] for e in train).most_common(1)[0][0]
-    results: dict[str, object] = {"task": cfg.task, "config": asdict(cfg),
-                                  "majority_baseline": accuracy([majority] * len(dev), dev),
-                                  "seeds": {}}
-    best_overall = -1.0
+    tokenizer = _tokenizer(cfg, task, train)
+    train_enc = task.encode(tokenizer, train, labels, cfg.max_len)
+    dev_enc = task.encode(tokenizer, dev, labels, cfg.max_len)
+    results: dict[str, Any] = {
+        "task": cfg.task, "metric": task.metric, "config": asdict(cfg),
+        "files": {s: task.find(cfg.data, s) for s in ("train", "dev")},
+        "examples": {"train": len(train), "dev": len(dev)},
+        "baseline": task.baseline(train, dev), "seeds": {}}
+    best_overall = -math.inf
+    train_seconds = eval_seconds = 0.0
+    train_seen = dev_seen = 0
     for seed in cfg.seeds:
-        model, tokenizer = _load_model(cfg, labels, train, seed)
+        model = _model(cfg, task, labels, len(tokenizer), seed)
         opt = torch.optim.AdamW(layerwise_groups(model, cfg.lr, cfg.layer_decay,
                                                  cfg.weight_decay))
         base_lrs = [g["lr"] for g in opt.param_groups]
-        steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
+        steps = cfg.epochs * math.ceil(len(train_enc) / cfg.batch_size)
         warmup = max(1, int(cfg.warmup * steps))
         gen = torch.Generator().manual_seed(seed)
-        curve, best, waited, step = [], -1.0, 0, 0
+        curve: list[dict[str, float]] = []
+        best, waited, step = -math.inf, 0, 0
         bar = progress_bar(steps, desc=f"{cfg.task} seed {seed}", unit="step", quiet=quiet)
         for _epoch in range(cfg.epochs):
             model.train()
-            order = torch.randperm(len(train), generator=gen).tolist()
-            for enc, y in _batches(tokenizer, train, label2id, cfg.batch_size, cfg.max_len,
-                                   order):
+            started = time.perf_counter()
+            order = torch.randperm(len(train_enc), generator=gen)
+            for start in range(0, len(order), cfg.batch_size):
                 scale = (step + 1) / warmup if step < warmup else \
                     max(0.0, (steps - step) / max(1, steps - warmup))
                 for group, base in zip(opt.param_groups, base_lrs):
                     group["lr"] = base * scale
-                loss = model(**enc, labels=y).loss
+                loss = task.loss(model, batch_of(train_enc, order[start:start + cfg.batch_size],
+                                                 targets=True))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 bar.update(1)
-            acc = accuracy(predict_labels(model, tokenizer, dev, labels,
-                                          max_len=cfg.max_len), dev)
-            curve.append(acc)
-            if acc > best:
-                best, waited = acc, 0
-                if acc > best_overall:
-                    best_overall = acc
-                    with atomic_dir(os.path.join(cfg.out, "best")) as tmp:
-                        model.save_pretrained(tmp)
-                        tokenizer.save_pretrained(tmp)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            train_seconds += time.perf_counter() - started
+            train_seen += len(train)
+            started = time.perf_counter()
+            scores = task.score(_predict(model, task, tokenizer, dev, labels, cfg.max_len,
+                                         dev_enc), dev)
+            eval_seconds += time.perf_counter() - started
+            dev_seen += len(dev)
+            curve.append(scores)
+            if scores[task.metric] > best:
+                best, waited = scores[task.metric], 0
+                if best > best_overall:
+                    best_overall = best
+                    _save(model, tokenizer, cfg, os.path.join(cfg.out, "best"))
             else:
                 waited += 1
                 if waited >= cfg.patience:
                     break
         bar.close()
-        results["seeds"][str(seed)] = {"best_dev_accuracy": best, "dev_accuracy_by_epoch": curve}
-    bests = [s["best_dev_accuracy"] for s in results["seeds"].values()]
-    results.update(mean=statistics.mean(bests), median=statistics.median(bests), max=max(bests))
+        results["seeds"][str(seed)] = {"best": best, "by_epoch": curve}
+    bests = [s["best"] for s in results["seeds"].values()]
+    results.update(mean=statistics.mean(bests), median=statistics.median(bests), max=max(bests),
+                   throughput={"train_examples_per_s": train_seen / train_seconds,
+                               "predict_examples_per_s": dev_seen / eval_seconds})
     with atomic_write(os.path.join(cfg.out, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1, ensure_ascii=False)
     _plot(results, os.path.join(cfg.out, "curve.png"))
     return results
 
 
-def _plot(results: dict[str, object], path: str) -> None:
+def _plot(results: dict[str, Any], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metric = results["metric"]
     fig, ax = plt.subplots(figsize=(6, 4))
     for seed, r in results["seeds"].items():
-        ax.plot(range(1, len(r["dev_accuracy_by_epoch"]) + 1), r["dev_accuracy_by_epoch"],
+        ax.plot(range(1, len(r["by_epoch"]) + 1), [s[metric] for s in r["by_epoch"]],
                 marker="o", label=f"seed {seed}")
-    ax.axhline(results["majority_baseline"], color="grey", linestyle="--", label="majority")
+    ax.axhline(results["baseline"][metric], color="grey", linestyle="--", label="baseline")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("dev accuracy")
+    ax.set_ylabel(f"dev {metric}")
     ax.set_title(results["task"])
     ax.legend()
     fig.tight_layout()
@@ -227,45 +263,51 @@ def _plot(results: dict[str, object], path: str) -> None:
     plt.close(fig)
 
 
-def evaluate(task_name: str, data: str, model_dir: str, max_len: int = 128) -> float:
-    """Accuracy of a fine-tuned checkpoint on the dev file."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_finetuned(task_name: str, data: str, model_dir: str,
+                   ) -> tuple[Task, list[str], torch.nn.Module, Any, int]:
+    """(task, labels, model, tokenizer, max_len) of a fine-tuned checkpoint, with the task
+    settings it was trained with (``zhnlp_task.json``) where it has them."""
+    import transformers
 
-    task = get_task(task_name)
-    labels = _model_labels(model_dir, task, data)
-    dev = task.read(find_file(data, DEV_FILES), labels)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    return accuracy(predict_labels(model, tokenizer, dev, labels, max_len=max_len), dev)
-
-
-def _model_labels(model_dir: str, task: ClassificationTask, data: str) -> list[str]:
-    config = Path(model_dir) / "config.json"
-    if not config.exists():
+    config = os.path.join(model_dir, "config.json")
+    if not os.path.exists(config):
         raise InputError(model_dir, "not a fine-tuned checkpoint (no config.json)")
-    id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label", {})
-    labels = [id2label[str(i)] for i in range(len(id2label))]
-    if set(labels) != set(task.label_list(data)):
-        raise ZhnlpError(f"{model_dir}: fine-tuned for labels {labels[:5]}..., not "
-                         f"{task.name}'s")
-    return labels
+    saved: dict[str, Any] = {}
+    if os.path.exists(os.path.join(model_dir, TASK_FILE)):
+        with open(os.path.join(model_dir, TASK_FILE), encoding="utf-8") as handle:
+            saved = json.load(handle)
+        if saved.get("task") != task_name:
+            raise ZhnlpError(f"{model_dir}: fine-tuned for {saved.get('task')}, not {task_name}")
+    task = get_task(task_name, **saved.get("options", {}))
+    labels = task.labels(data)
+    if labels:
+        with open(config, encoding="utf-8") as handle:
+            id2label = json.load(handle).get("id2label", {})
+        trained = [id2label.get(str(i)) for i in range(len(id2label))]
+        if set(trained) != set(labels):
+            raise ZhnlpError(f"{model_dir}: fine-tuned for labels {trained[:5]}..., not "
+                             f"{task_name}'s")
+        labels = trained
+    model = getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(model_dir)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    return task, labels, model, tokenizer, int(saved.get("max_len", 128))
 
 
-def predict(task_name: str, data: str, model_dir: str, out_dir: str, split: str = "test",
-            max_len: int = 128) -> str:
+def evaluate(task_name: str, data: str, model_dir: str) -> dict[str, float]:
+    """The task's scores of a fine-tuned checkpoint on the dev split."""
+    task, labels, model, tokenizer, max_len = load_finetuned(task_name, data, model_dir)
+    dev = task.load(data, "dev", labels)
+    return task.score(_predict(model, task, tokenizer, dev, labels, max_len), dev)
+
+
+def predict(task_name: str, data: str, model_dir: str, out_dir: str,
+            split: str = "test") -> str:
     """Write the task's submission file for ``split`` in ``out_dir``; returns its path."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    task = get_task(task_name)
-    labels = _model_labels(model_dir, task, data)
-    names = {"test": ("test.json",), "dev": DEV_FILES, "train": TRAIN_FILES}[split]
-    examples = task.read(find_file(data, names), labels, labelled=False)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    predicted = predict_labels(model, tokenizer, examples, labels, max_len=max_len)
+    task, labels, model, tokenizer, max_len = load_finetuned(task_name, data, model_dir)
+    examples = task.load(data, split, labels, labelled=False)
+    predicted = _predict(model, task, tokenizer, examples, labels, max_len)
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, task.submission)
+    path = os.path.join(out_dir, task.submission_name(data))
     with atomic_write(path, "w", encoding="utf-8") as handle:
-        for (_, _, _, ident), label in zip(examples, predicted):
-            handle.write(json.dumps({"id": ident, "label": label}, ensure_ascii=False) + "\n")
+        task.write(predicted, examples, handle)
     return path

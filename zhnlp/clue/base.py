@@ -1,0 +1,184 @@
+"""What every CLUE task adapter provides, and the pieces they share.
+
+A task turns its official files into examples (``read``), examples into model inputs
+(``encode``: an :class:`Encoded` batch of tensors with one row per model input, several rows
+per example where a context is cut into windows), model outputs back into one prediction per
+example (``decode``), predictions into its official metric (``score``) and into its
+submission file (``write``).  The fine-tuning loop in :mod:`zhnlp.clue.finetune` knows
+nothing else about a task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from zhnlp.errors import InputError
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class Encoded:
+    """Model inputs for a list of examples.
+
+    ``inputs`` and ``targets`` hold tensors whose first dimension is the row; ``example`` maps
+    each row to the index of its example; ``extra`` keeps what decoding needs (offsets, ...).
+    """
+
+    inputs: dict[str, Any]
+    targets: dict[str, Any]
+    example: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.example)
+
+
+class Task:
+    """Base of the task adapters; subclasses set the class attributes and the methods."""
+
+    name: str = ""
+    # the transformers head: AutoModelFor<head> / ElectraFor<head>
+    head: str = "SequenceClassification"
+    metric: str = "accuracy"  # the score that picks the best epoch
+    # the model outputs decode() reads, and whether they carry a position axis
+    outputs: tuple[str, ...] = ("logits",)
+    per_token: bool = False
+    files: dict[str, tuple[str, ...]] = {}
+    # submission file name on the CLUE 1.1 and on the FewCLUE leaderboard
+    submission: str = ""
+    fewclue_submission: str = ""
+
+    def labels(self, data: str) -> list[str]:
+        """The label names (classification and tagging heads); empty for the others."""
+        return []
+
+    def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Any]:
+        raise NotImplementedError
+
+    def texts(self, examples: Sequence[Any]) -> Iterator[str]:
+        """The text of the examples, to learn a tokenizer from when the model is random."""
+        raise NotImplementedError
+
+    def encode(self, tokenizer: Any, examples: Sequence[Any], labels: list[str],
+               max_len: int) -> Encoded:
+        raise NotImplementedError
+
+    def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
+               examples: Sequence[Any], labels: list[str]) -> list[Any]:
+        raise NotImplementedError
+
+    def score(self, predicted: Sequence[Any], examples: Sequence[Any]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def baseline(self, train: Sequence[Any], dev: Sequence[Any]) -> dict[str, float]:
+        """The score of the obvious trivial answer (majority class, all ``O``, ...)."""
+        raise NotImplementedError
+
+    def write(self, predicted: Sequence[Any], examples: Sequence[Any], handle: IO[str]) -> None:
+        raise NotImplementedError
+
+    def loss(self, model: Any, batch: dict[str, Any]) -> Any:
+        return model(**batch).loss
+
+    def find(self, data: str, split: str) -> list[str]:
+        """The file(s) of ``split`` in ``data``: the first of the task's names present."""
+        names = self.files[split]
+        for name in names:
+            if os.path.exists(os.path.join(data, name)):
+                return [os.path.join(data, name)]
+        raise InputError(data, f"no {split} file: none of {', '.join(names)} here")
+
+    def load(self, data: str, split: str, labels: list[str], *, labelled: bool = True,
+             ) -> list[Any]:
+        """The examples of ``split`` (all its files, in order)."""
+        return [e for path in self.find(data, split)
+                for e in self.read(path, labels, labelled=labelled)]
+
+    def submission_name(self, data: str) -> str:
+        """FewCLUE's name when ``data`` holds FewCLUE's splits, else CLUE 1.1's."""
+        few = any(os.path.exists(os.path.join(data, f"{s}_few_all.json"))
+                  for s in ("train", "dev"))
+        return self.fewclue_submission if few and self.fewclue_submission else self.submission
+
+
+def json_lines(path: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON-lines file."""
+    try:
+        handle = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    with handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(path, f"not a JSON object ({exc.msg})", line=lineno) from None
+            if not isinstance(obj, dict):
+                raise InputError(path, "not a JSON object", line=lineno)
+            yield lineno, obj
+
+
+def json_document(path: str) -> Any:
+    """A whole-file JSON document (CMRC, C3), with the line of a syntax error."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+
+
+def get(obj: dict, key: str, path: str, lineno: int | None) -> Any:
+    """``obj[key]``, or an error naming the file and line."""
+    if not isinstance(obj, dict) or key not in obj:
+        raise InputError(path, f"missing field {key!r}", line=lineno)
+    return obj[key]
+
+
+def error_near(path: str, message: str, near: str) -> InputError:
+    """An error in a whole-file JSON document (CMRC, C3) at the line where ``near`` (an id,
+    the start of a text) first appears; the file is read again for it only on error."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    at = text.find(near)
+    return InputError(path, message, line=text.count("\n", 0, at) + 1 if at >= 0 else None)
+
+
+def accuracy(predicted: Sequence[Any], gold: Sequence[Any]) -> float:
+    return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
+
+
+def encode_choices(tokenizer: Any, first: Sequence[str], second: Sequence[Sequence[str]],
+                   n_choices: int, max_len: int) -> tuple[dict[str, Any], np.ndarray]:
+    """Multiple-choice inputs of shape (questions, n_choices, length): ``first[i]`` paired with
+    each of ``second[i]``, missing choices padded with empty text and flagged invalid; only
+    the first text is cut when a pair is too long (the choice always stays whole)."""
+    valid = np.zeros((len(first), n_choices), dtype=bool)
+    a, b = [], []
+    for i, (text, choices) in enumerate(zip(first, second)):
+        valid[i, :len(choices)] = True
+        padded = list(choices) + [""] * (n_choices - len(choices))
+        a += [text] * n_choices
+        b += padded
+    enc = tokenizer(a, b, truncation="only_first", max_length=max_len, padding=True,
+                    return_tensors="pt")
+    return {k: v.view(len(first), n_choices, -1) for k, v in enc.items()}, valid
+
+
+def choice_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Cross-entropy over the valid choices only (padding choices get no probability)."""
+    import torch
+
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "valid")}
+    logits = model(**inputs).logits.masked_fill(~batch["valid"], float("-inf"))
+    return torch.nn.functional.cross_entropy(logits, batch["labels"])

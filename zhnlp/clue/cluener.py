@@ -1,0 +1,175 @@
+"""CLUENER2020: fine-grained named entities, tagged character by character (BIO).
+
+Each character is one word for the tokenizer, so a tag belongs to exactly one character;
+characters that give no token (spaces) are skipped by the tags and bridged inside an
+entity.  Spans are ``[start, end]`` inclusive, as CLUENER writes them; the metric is
+entity-level F1 (type, start and end must all match), per type and overall.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, NamedTuple
+
+import numpy as np
+
+from zhnlp.clue.base import Encoded, Task, get, json_lines
+from zhnlp.clue.scoring import Entity, entities, entity_scores
+from zhnlp.errors import InputError
+
+TYPES = ("address", "book", "company", "game", "government", "movie", "name",
+         "organization", "position", "scene")
+IGNORE = -100  # the label index transformers' losses skip
+
+
+class Sentence(NamedTuple):
+    text: str
+    entities: frozenset[Entity] | None
+    id: Any
+
+
+def bio_tags(length: int, spans: Sequence[Entity]) -> tuple[list[str], int]:
+    """The BIO tag of each character, and how many spans overlapped an earlier one (BIO
+    cannot hold two entities on one character: the first by start wins)."""
+    tags = ["O"] * length
+    dropped = 0
+    for kind, start, end in sorted(spans, key=lambda e: (e[1], e[2], e[0])):
+        if any(t != "O" for t in tags[start:end + 1]):
+            dropped += 1
+            continue
+        tags[start:end + 1] = [f"B-{kind}"] + [f"I-{kind}"] * (end - start)
+    return tags, dropped
+
+
+def spans_of(tags: Sequence[str | None]) -> set[Entity]:
+    """Entities of a tag sequence: ``B-x`` opens one, ``I-x`` extends it, anything else
+    closes it (a stray ``I-x`` opens nothing, as CLUENER's own decoder does); ``None`` marks
+    a character without a token and neither extends nor closes."""
+    out: set[Entity] = set()
+    kind, start, end = None, -1, -1
+    for i, tag in enumerate(tags):
+        if tag is None:
+            continue
+        if tag.startswith("I-") and kind == tag[2:]:
+            end = i
+            continue
+        if kind is not None:
+            out.add((kind, start, end))
+            kind = None
+        if tag.startswith("B-"):
+            kind, start, end = tag[2:], i, i
+    if kind is not None:
+        out.add((kind, start, end))
+    return out
+
+
+class ClueNer(Task):
+    name = "cluener"
+    head = "TokenClassification"
+    metric = "f1"
+    per_token = True
+    files = {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)}
+    submission = "cluener_predict.json"
+
+    def labels(self, data: str) -> list[str]:
+        return ["O"] + [f"{p}-{t}" for t in TYPES for p in "BI"]
+
+    def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Sentence]:
+        out = []
+        for lineno, obj in json_lines(path):
+            text = str(get(obj, "text", path, lineno))
+            found = None
+            if labelled:
+                found = entities_checked(get(obj, "label", path, lineno), text, path, lineno)
+            out.append(Sentence(text, found, obj.get("id", lineno - 1)))
+        if not out:
+            raise InputError(path, "no examples")
+        return out
+
+    def texts(self, examples: Sequence[Sentence]) -> Iterator[str]:
+        return (e.text for e in examples)
+
+    def encode(self, tokenizer: Any, examples: Sequence[Sentence], labels: list[str],
+               max_len: int) -> Encoded:
+        import torch
+
+        enc = tokenizer([list(e.text) for e in examples], is_split_into_words=True,
+                        truncation=True, max_length=max_len, padding=True,
+                        return_tensors="pt")
+        width = enc["input_ids"].shape[1]
+        chars = np.full((len(examples), width), -1, dtype=np.int64)
+        for row in range(len(examples)):
+            ids = enc.word_ids(row)
+            for pos, w in enumerate(ids):
+                # the first token of a character carries its tag
+                if w is not None and (pos == 0 or ids[pos - 1] != w):
+                    chars[row, pos] = w
+        targets = {}
+        if examples[0].entities is not None:
+            index = {label: i for i, label in enumerate(labels)}
+            y = np.full(chars.shape, IGNORE, dtype=np.int64)
+            for row, e in enumerate(examples):
+                tags, _ = bio_tags(len(e.text), sorted(e.entities))
+                at = chars[row] >= 0
+                y[row, at] = [index[tags[c]] for c in chars[row, at]]
+            targets["labels"] = torch.from_numpy(y)
+        return Encoded(dict(enc), targets, np.arange(len(examples)), {"chars": chars})
+
+    def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
+               examples: Sequence[Sentence], labels: list[str]) -> list[set[Entity]]:
+        best = outputs["logits"].argmax(-1)
+        out = []
+        for row, e in enumerate(examples):
+            tags: list[str | None] = [None] * len(e.text)
+            chars = enc.extra["chars"][row]
+            at = chars >= 0
+            for c, label in zip(chars[at], best[row, at]):
+                tags[c] = labels[label]
+            # characters past the truncation point have no token but are not bridged
+            last = int(chars.max()) if at.any() else -1
+            tags[last + 1:] = ["O"] * (len(e.text) - last - 1)
+            out.append(spans_of(tags))
+        return out
+
+    def score(self, predicted: Sequence[set[Entity]],
+              examples: Sequence[Sentence]) -> dict[str, float]:
+        table = entity_scores([set(e.entities) for e in examples], list(predicted))
+        scores = {k: table["overall"][k] for k in ("f1", "precision", "recall")}
+        scores.update({f"f1_{kind}": row["f1"] for kind, row in table.items()
+                       if kind != "overall"})
+        return scores
+
+    def baseline(self, train: Sequence[Sentence], dev: Sequence[Sentence]) -> dict[str, float]:
+        return self.score([set() for _ in dev], dev)  # every character O
+
+    def write(self, predicted: Sequence[set[Entity]], examples: Sequence[Sentence],
+              handle: IO[str]) -> None:
+        for e, found in zip(examples, predicted):
+            label: dict[str, dict[str, list[list[int]]]] = {}
+            for kind, start, end in sorted(found, key=lambda x: (x[1], x[2], x[0])):
+                label.setdefault(kind, {}).setdefault(e.text[start:end + 1], []).append(
+                    [start, end])
+            handle.write(json.dumps({"id": e.id, "label": label}, ensure_ascii=False) + "\n")
+
+
+def entities_checked(label: object, text: str, path: str, lineno: int) -> frozenset[Entity]:
+    """The entities of a ``label`` object, each checked against the text."""
+    try:
+        found = entities(label)
+    except (AttributeError, TypeError, ValueError):
+        raise InputError(path, "field 'label' must map type -> {text: [[start, end], ...]}",
+                         line=lineno) from None
+    for kind, start, end in found:
+        if kind not in TYPES:
+            raise InputError(path, f"unknown entity type {kind!r} (known: {', '.join(TYPES)})",
+                             line=lineno)
+        if not 0 <= start <= end < len(text):
+            raise InputError(path, f"span [{start}, {end}] is outside the text", line=lineno)
+    for kind, by_text in label.items():
+        for word, spans in by_text.items():
+            for start, end in spans:
+                if text[start:end + 1] != word:
+                    raise InputError(path, f"{kind} span [{start}, {end}] is "
+                                     f"{text[start:end + 1]!r}, not {word!r}", line=lineno)
+    return frozenset(found)

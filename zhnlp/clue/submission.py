@@ -1,0 +1,46 @@
+"""``predict --all-tasks``: every task's submission file, zipped flat as the CLUE and FewCLUE
+leaderboards take them (``<task>_predict.json`` files at the top of one zip)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+
+from zhnlp.clue import TASK_NAMES
+from zhnlp.errors import ZhnlpError
+from zhnlp.io import atomic_write
+
+
+def checkpoint_of(model_root: str, task: str) -> str | None:
+    """``MODELS/<task>/best`` (finetune's output) or ``MODELS/<task>`` if it is a checkpoint."""
+    for path in (os.path.join(model_root, task, "best"), os.path.join(model_root, task)):
+        if os.path.exists(os.path.join(path, "config.json")):
+            return path
+    return None
+
+
+def predict_all(data_root: str, model_root: str, out_zip: str, split: str = "test",
+                ) -> list[tuple[str, str, int]]:
+    """Predict every task that has data in ``DATA/<task>`` and a checkpoint under
+    ``MODELS/<task>``; write the files into ``out_zip`` (atomically).  Returns
+    (task, file name, lines) for each task included."""
+    from zhnlp.clue.finetune import predict
+
+    done = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in TASK_NAMES:
+            data, model = os.path.join(data_root, task), checkpoint_of(model_root, task)
+            if not os.path.isdir(data) or model is None:
+                continue
+            path = predict(task, data, model, tmp, split)
+            with open(path, encoding="utf-8") as handle:
+                done.append((task, os.path.basename(path), sum(1 for _ in handle)))
+        if not done:
+            raise ZhnlpError(f"no task has both data in {data_root}/<task> and a checkpoint "
+                             f"in {model_root}/<task>[/best] (tasks: {', '.join(TASK_NAMES)})")
+        with atomic_write(out_zip, "wb") as handle, \
+                zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for _, name, _ in done:
+                archive.write(os.path.join(tmp, name), name)
+    return done
