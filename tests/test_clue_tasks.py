@@ -1,0 +1,288 @@
+"""CMRC 2018, CHID, C3 and CLUENER adapters on the real files of ../shared/data.
+
+The decoding tests feed the adapters "perfect" model outputs built from the gold targets:
+whatever the windows, offsets, padding or tag alignment do wrong shows as a score below 1.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import DATA, need, zhnlp
+
+from zhnlp.clue import get_task
+from zhnlp.clue.chid import assign
+from zhnlp.clue.cluener import TYPES, bio_tags, spans_of
+from zhnlp.clue.cmrc import best_span
+from zhnlp.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def bert_tokenizer(tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
+
+    out = tmp_path_factory.mktemp("tok")
+    save_tokenizer(tokenizer_from_vocab(str(need(DATA / "vocab" / "bert-chinese-vocab.txt"))),
+                   str(out))
+    return AutoTokenizer.from_pretrained(str(out))
+
+
+def one_hot(index: np.ndarray, width: int) -> np.ndarray:
+    out = np.full((len(index), width), -5.0)
+    out[np.arange(len(index)), index] = 5.0
+    return out
+
+
+# ---------------------------------------------------------------- CLUENER
+
+def test_cluener_gold_tags_decode_back_to_the_gold_entities(bert_tokenizer):
+    folder = need(DATA / "cluener")
+    task = get_task("cluener")
+    labels = task.labels(str(folder))
+    dev = task.load(str(folder), "dev", labels)
+    assert len(dev) == 1343 and len(labels) == 21
+    enc = task.encode(bert_tokenizer, dev, labels, 128)
+    y = enc.targets["labels"].numpy()
+    logits = np.where(y[..., None] == np.arange(len(labels)), 5.0, -5.0)
+    predicted = task.decode({"logits": logits}, enc, dev, labels)
+    scores = task.score(predicted, dev)
+    gold = sum(len(e.entities) for e in dev)
+    dropped = sum(bio_tags(len(e.text), sorted(e.entities))[1] for e in dev)
+    assert scores["precision"] == 1.0
+    assert scores["recall"] == pytest.approx((gold - dropped) / gold)  # BIO holds no overlap
+    assert task.baseline(dev, dev)["f1"] == 0.0
+
+
+def test_cluener_bridges_untokenised_characters_and_cuts_at_truncation(bert_tokenizer):
+    task = get_task("cluener")
+    labels = task.labels("")
+    # a real dev sentence (彭小军认为...台湾...) with a space put inside the name
+    text = "彭 小军认为，国内银行现在走的是台湾的发卡模式，先通过跑马圈地再在圈的地里面选择客户，"
+    from zhnlp.clue.cluener import Sentence
+
+    e = Sentence(text, frozenset({("name", 0, 3), ("address", 16, 17)}), 0)
+    enc = task.encode(bert_tokenizer, [e], labels, 128)
+    y = enc.targets["labels"].numpy()
+    logits = np.where(y[..., None] == np.arange(len(labels)), 5.0, -5.0)
+    assert task.decode({"logits": logits}, enc, [e], labels) == [set(e.entities)]
+    short = task.encode(bert_tokenizer, [e], labels, 12)  # the address is cut off
+    y = short.targets["labels"].numpy()
+    logits = np.where(y[..., None] == np.arange(len(labels)), 5.0, -5.0)
+    assert task.decode({"logits": logits}, short, [e], labels) == [{("name", 0, 3)}]
+    assert spans_of(["I-name", "B-name", "I-name", "I-address", "O"]) == {("name", 1, 2)}
+
+
+def test_cluener_reader_names_file_line_and_type(tmp_path):
+    task = get_task("cluener")
+    path = tmp_path / "train.json"
+    path.write_text('{"text": "温格的球队", "label": {"name": {"温格": [[0, 1]]}}}\n'
+                    '{"text": "温格的球队", "label": {"person": {"温格": [[0, 1]]}}}\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"train.json:2: unknown entity type 'person' "
+                                         r"\(known: address, book"):
+        task.read(str(path), task.labels(""))
+    path.write_text('{"text": "温格的球队", "label": {"name": {"温格": [[1, 2]]}}}\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"train.json:1: name span \[1, 2\] is '格的'"):
+        task.read(str(path), task.labels(""))
+
+
+def slice_lines(src, dst, n):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, encoding="utf-8") as handle:
+        dst.write_text("".join(line for _, line in zip(range(n), handle)), encoding="utf-8")
+
+
+def test_tiny_model_beats_all_o_on_cluener_and_writes_the_submission(tmp_path):
+    """The honest check: a 2-layer model from scratch, 3,000 real training sentences."""
+    from zhnlp.clue.finetune import FinetuneConfig, finetune, predict
+
+    folder = need(DATA / "cluener")
+    data = tmp_path / "cluener"
+    for split, n in (("train", 3000), ("dev", 400), ("test", 30)):
+        slice_lines(folder / f"{split}.json", data / f"{split}.json", n)
+    results = finetune(FinetuneConfig(task="cluener", data=str(data), model="tiny",
+                                      out=str(tmp_path / "ft"), epochs=4, lr=2e-3, patience=4,
+                                      batch_size=32))
+    assert results["baseline"]["f1"] == 0.0
+    assert results["max"] > 0.1
+    path = predict("cluener", str(data), str(tmp_path / "ft" / "best"), str(tmp_path))
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    assert path.endswith("cluener_predict.json") and [r["id"] for r in rows] == list(range(30))
+    texts = [json.loads(line)["text"] for line in open(data / "test.json", encoding="utf-8")]
+    for row, text in zip(rows, texts):
+        for kind, by_text in row["label"].items():
+            assert kind in TYPES
+            for word, spans in by_text.items():
+                assert all(text[s:e + 1] == word for s, e in spans)
+
+
+# ---------------------------------------------------------------- CMRC 2018
+
+def test_cmrc_windows_and_decoding_recover_the_gold_answers(bert_tokenizer):
+    folder = need(DATA / "cmrc2018")
+    task = get_task("cmrc2018", doc_stride=32, max_answer_len=128)
+    dev = task.load(str(folder), "dev", [])
+    assert len(dev) == 3219
+    dev = dev[:400]
+    enc = task.encode(bert_tokenizer, dev, [], 128)
+    assert len(enc) > 2 * len(dev)  # long contexts are cut into several windows
+    starts = enc.targets["start_positions"].numpy()
+    ends = enc.targets["end_positions"].numpy()
+    outputs = {"start_logits": one_hot(starts, enc.inputs["input_ids"].shape[1]),
+               "end_logits": one_hot(ends, enc.inputs["input_ids"].shape[1])}
+    predicted = task.decode(outputs, enc, dev, [])
+    # an answer longer than the stride guarantees may lie in no single window; those are
+    # trained as "not here" everywhere, and a few of CMRC's answers are not in their context
+    covered = np.zeros(len(dev), dtype=bool)
+    covered[enc.example[starts > 0]] = True
+    assert covered.mean() > 0.97
+    scores = task.score([p for p, ok in zip(predicted, covered) if ok],
+                        [e for e, ok in zip(dev, covered) if ok])
+    assert scores["em"] == 1.0 and scores["f1"] == 1.0
+    baseline = task.baseline(dev, dev)
+    assert 0.05 < baseline["f1"] < 0.6 and baseline["em"] < 0.1
+
+
+def test_best_span_respects_order_length_and_context():
+    start = np.array([0.0, 9.0, 1.0, 0.0, 0.0])
+    end = np.array([9.0, 0.0, 1.0, 0.0, 8.0])
+    allowed = np.array([False, True, True, True, True])
+    assert best_span(start, end, allowed, 10)[1:] == (1, 4)
+    assert best_span(start, end, allowed, 2)[1:] == (1, 2)
+    assert best_span(start, end, np.zeros(5, dtype=bool), 2)[0] == -np.inf
+
+
+# ---------------------------------------------------------------- CHID
+
+def test_joint_assignment_never_uses_an_idiom_twice():
+    # both blanks prefer idiom 0; jointly, the second blank takes its runner-up
+    scores = np.log(np.array([[0.6, 0.3, 0.1], [0.5, 0.1, 0.4]]))
+    assert scores.argmax(1).tolist() == [0, 0]
+    assert assign(scores).tolist() == [0, 2]
+
+
+def test_chid_reads_both_layouts_and_writes_both_submissions(tmp_path):
+    folder = need(DATA / "fewclue" / "chid")
+    task = get_task("chid")
+    few = task.load(str(folder), "dev", [])
+    assert len(few) == 202 and all(len(e.candidates) == 7 for e in few)
+    assert task.submission_name(str(folder)) == "chidf_predict.json"
+    # CLUE 1.1's layout, built from two real FewCLUE passages: both blanks in one line,
+    # sharing the union of their candidates, answers in train_answer.json
+    lines = [json.loads(line) for line in open(folder / "dev_few_all.json", encoding="utf-8")]
+    first, second = lines[0], lines[1]
+    candidates = first["candidates"] + second["candidates"]
+    content = [first["content"].replace("#idiom#", "#idiom000001#"),
+               second["content"].replace("#idiom#", "#idiom000002#")]
+    (tmp_path / "train.json").write_text(json.dumps(
+        {"candidates": candidates, "content": content}, ensure_ascii=False) + "\n",
+        encoding="utf-8")
+    answers = {"#idiom000001#": first["answer"], "#idiom000002#": 7 + second["answer"]}
+    (tmp_path / "train_answer.json").write_text(json.dumps(answers), encoding="utf-8")
+    blanks = task.load(str(tmp_path), "train", [])
+    assert [(b.id, b.answer, b.group) for b in blanks] == [
+        ("#idiom000001#", first["answer"], 1), ("#idiom000002#", 7 + second["answer"], 1)]
+    assert "#idiom" not in blanks[0].left + blanks[0].right
+    from io import StringIO
+
+    out = StringIO()
+    task.write([3, 9], blanks, out)
+    assert json.loads(out.getvalue()) == {"#idiom000001#": 3, "#idiom000002#": 9}
+    out = StringIO()
+    task.write([5, 0], few[:2], out)
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [
+        {"id": few[0].id, "answer": 5}, {"id": few[1].id, "answer": 0}]
+    (tmp_path / "train_answer.json").unlink()
+    with pytest.raises(InputError, match="needs its answers in"):
+        task.load(str(tmp_path), "train", [])
+
+
+# ---------------------------------------------------------------- C3
+
+def test_c3_reads_both_halves_and_never_picks_a_padding_option(bert_tokenizer):
+    folder = need(DATA / "c3")
+    task = get_task("c3")
+    dev = task.load(str(folder), "dev", [])
+    counts = {len(e.options) for e in dev}
+    assert counts == {2, 3, 4}
+    n_dev = sum(len(item[1]) for half in "dm"
+                for item in json.load(open(folder / f"c3-{half}-dev.json", encoding="utf-8")))
+    assert len(dev) == n_dev
+    few = [e for e in dev if len(e.options) < 4][:50]
+    enc = task.encode(bert_tokenizer, few, [], 128)
+    assert enc.inputs["input_ids"].shape[:2] == (50, 4)
+    logits = np.zeros((50, 4))
+    logits[:, 3] = 10.0  # the padding option "wins" on raw logits
+    predicted = task.decode({"logits": logits}, enc, few, [])
+    assert all(p < len(e.options) for p, e in zip(predicted, few))
+    row = enc.inputs["input_ids"][0, 0].tolist()
+    text = bert_tokenizer.decode(row, skip_special_tokens=True).replace(" ", "")
+    assert text.endswith((few[0].question + few[0].options[0]).replace(" ", "").lower()[-8:])
+
+
+def test_c3_reader_rejects_an_answer_outside_the_options(tmp_path):
+    bad = [[["男：你好。"], [{"question": "他们在哪儿?", "choice": ["家", "店"],
+                               "answer": "学校"}], "1-1"]]
+    (tmp_path / "d-dev.json").write_text(json.dumps(bad, ensure_ascii=False, indent=1),
+                                         encoding="utf-8")
+    with pytest.raises(InputError, match=r"d-dev.json:\d+: answer '学校' is not one of the "
+                                         r"options 家, 店"):
+        get_task("c3").load(str(tmp_path), "dev", [])
+
+
+# ---------------------------------------------------------------- end to end, the CLI
+
+def test_every_reading_task_fine_tunes_predicts_and_zips(tmp_path):
+    """cmrc2018, c3 and chid from the command line, tiny, one epoch on real slices; then
+    one zip for the leaderboard."""
+    root = tmp_path / "data"
+    cmrc = json.load(open(need(DATA / "cmrc2018" / "cmrc2018_trial.json"), encoding="utf-8"))
+    (root / "cmrc2018").mkdir(parents=True)
+    for split, articles in (("train", cmrc["data"][:20]), ("dev", cmrc["data"][20:26]),
+                            ("test", cmrc["data"][26:30])):
+        (root / "cmrc2018" / f"{split}.json").write_text(
+            json.dumps({"version": "v1.0", "data": articles}, ensure_ascii=False),
+            encoding="utf-8")
+    (root / "c3").mkdir()
+    for half in "dm":
+        items = json.load(open(need(DATA / "c3" / f"c3-{half}-train.json"), encoding="utf-8"))
+        for split, part in (("train", items[:40]), ("dev", items[40:60])):
+            (root / "c3" / f"{half}-{split}.json").write_text(
+                json.dumps(part, ensure_ascii=False), encoding="utf-8")
+    (root / "c3" / "test1.1.json").write_text(json.dumps(
+        [[c, [dict(q, id=i) for i, q in enumerate(qs)], d] for c, qs, d in items[60:65]],
+        ensure_ascii=False), encoding="utf-8")
+    for split, n in (("train", 60), ("dev", 30), ("test", 20)):
+        src = "test.json" if split == "test" else f"{split}_few_all.json"
+        slice_lines(DATA / "fewclue" / "chid" / src, root / "chid" / src, n)
+    for task in ("cmrc2018", "c3", "chid"):
+        res = zhnlp("finetune", "--task", task, "--data", str(root / task), "--model", "tiny",
+                    "--out", str(tmp_path / "runs" / task), "--epochs", "1", "--max-len", "96",
+                    text=True)
+        assert res.returncode == 0, res.stderr
+        assert "examples/s" in res.stderr
+        res = zhnlp("evaluate", "--task", task, "--data", str(root / task), "--model",
+                    str(tmp_path / "runs" / task / "best"), "--json", text=True)
+        assert res.returncode == 0, res.stderr
+        assert get_task(task).metric in json.loads(res.stdout)
+    res = zhnlp("predict", "--all-tasks", "--data", str(root), "--model",
+                str(tmp_path / "runs"), "-o", str(tmp_path / "submit.zip"), text=True)
+    assert res.returncode == 0, res.stderr
+    with zipfile.ZipFile(tmp_path / "submit.zip") as archive:
+        names = sorted(archive.namelist())
+        assert names == ["c311_predict.json", "chidf_predict.json", "cmrc2018_predict.json"]
+        cmrc_pred = json.loads(archive.read("cmrc2018_predict.json"))
+        c3_pred = [json.loads(line) for line in archive.read("c311_predict.json").splitlines()]
+        chid_pred = [json.loads(line) for line in archive.read("chidf_predict.json").splitlines()]
+    contexts = {q["id"]: p["context"] for a in cmrc["data"][26:30] for p in a["paragraphs"]
+                for q in p["qas"]}
+    assert set(cmrc_pred) == set(contexts)
+    assert all(answer in contexts[qid] for qid, answer in cmrc_pred.items())
+    assert [r["id"] for r in c3_pred] == [i for _, qs, _ in items[60:65] for i in range(len(qs))]
+    assert len(chid_pred) == 20 and all(0 <= r["answer"] < 7 for r in chid_pred)
