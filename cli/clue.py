@@ -40,10 +40,11 @@ def _fmt(scores: dict[str, float]) -> str:
               help="CMRC 2018: tokens shared by neighbouring windows of a long context.")
 @click.option("--max-answer-len", default=64, show_default=True, type=click.IntRange(1),
               help="CMRC 2018: longest answer decoded, in tokens.")
+@click.option("--crf", is_flag=True, help="CLUENER: a CRF over the character tags.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_size: int,
                  lr: float, layer_decay: float, max_len: int, patience: int, seeds: str,
-                 doc_stride: int, max_answer_len: int, quiet: bool) -> None:
+                 doc_stride: int, max_answer_len: int, crf: bool, quiet: bool) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
     \b
@@ -58,7 +59,7 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
     except ValueError:
         raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers",
                                  param_hint="--seeds") from None
-    options = {"doc_stride": doc_stride, "max_answer_len": max_answer_len}
+    options = {"doc_stride": doc_stride, "max_answer_len": max_answer_len, "crf": crf}
     results = finetune(FinetuneConfig(task=task, data=data, model=model, out=out,
                                       epochs=epochs, batch_size=batch_size, lr=lr,
                                       layer_decay=layer_decay, max_len=max_len,

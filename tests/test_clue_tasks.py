@@ -98,20 +98,35 @@ def slice_lines(src, dst, n):
         dst.write_text("".join(line for _, line in zip(range(n), handle)), encoding="utf-8")
 
 
-def test_tiny_model_beats_all_o_on_cluener_and_writes_the_submission(tmp_path):
-    """The honest check: a 2-layer model from scratch, 3,000 real training sentences."""
-    from zhnlp.clue.finetune import FinetuneConfig, finetune, predict
+@pytest.fixture(scope="module")
+def ner_runs(tmp_path_factory):
+    """A 2-layer model from scratch on 3,000 real training sentences, without and with CRF."""
+    from zhnlp.clue.finetune import FinetuneConfig, finetune
 
     folder = need(DATA / "cluener")
-    data = tmp_path / "cluener"
+    tmp = tmp_path_factory.mktemp("ner")
+    data = tmp / "cluener"
     for split, n in (("train", 3000), ("dev", 400), ("test", 30)):
         slice_lines(folder / f"{split}.json", data / f"{split}.json", n)
-    results = finetune(FinetuneConfig(task="cluener", data=str(data), model="tiny",
-                                      out=str(tmp_path / "ft"), epochs=4, lr=2e-3, patience=4,
-                                      batch_size=32))
+    runs = {}
+    for crf in (False, True):
+        out = tmp / f"crf-{crf}"
+        runs[crf] = out, finetune(FinetuneConfig(
+            task="cluener", data=str(data), model="tiny", out=str(out), epochs=4, lr=2e-3,
+            patience=4, batch_size=32, options={"crf": crf}))
+    return data, runs
+
+
+def test_tiny_model_beats_all_o_on_cluener_and_writes_the_submission(ner_runs, tmp_path):
+    """The honest check: entity F1 above the all-O baseline's 0."""
+    from zhnlp.clue.finetune import predict
+
+    data, runs = ner_runs
+    out, results = runs[False]
     assert results["baseline"]["f1"] == 0.0
     assert results["max"] > 0.1
-    path = predict("cluener", str(data), str(tmp_path / "ft" / "best"), str(tmp_path))
+    assert not (out / "best" / "crf.json").exists()
+    path = predict("cluener", str(data), str(out / "best"), str(tmp_path))
     rows = [json.loads(line) for line in open(path, encoding="utf-8")]
     assert path.endswith("cluener_predict.json") and [r["id"] for r in rows] == list(range(30))
     texts = [json.loads(line)["text"] for line in open(data / "test.json", encoding="utf-8")]
@@ -120,6 +135,50 @@ def test_tiny_model_beats_all_o_on_cluener_and_writes_the_submission(tmp_path):
             assert kind in TYPES
             for word, spans in by_text.items():
                 assert all(text[s:e + 1] == word for s, e in spans)
+
+
+def test_crf_is_kept_with_the_checkpoint_and_beats_the_argmax(ner_runs):
+    from zhnlp.clue.finetune import evaluate
+
+    data, runs = ner_runs
+    out, results = runs[True]
+    assert (out / "best" / "crf.json").exists()
+    assert evaluate("cluener", str(data), str(out / "best"))["f1"] == \
+        pytest.approx(results["max"])
+    assert results["max"] > runs[False][1]["max"] + 0.03
+
+
+def test_crf_likelihood_and_viterbi_match_brute_force():
+    import itertools
+
+    import torch
+
+    from zhnlp.clue.crf import CRF
+
+    torch.manual_seed(0)
+    n = 3
+    crf = CRF(n)
+    for p in crf.parameters():
+        p.data.normal_()
+    emissions = torch.randn(2, 6, n)
+    mask = torch.tensor([[0, 1, 1, 0, 1, 1], [1, 0, 1, 0, 0, 0]], dtype=torch.bool)
+    tags = torch.randint(0, n, (2, 6))
+    nlls, best = [], []
+    for e, m, t in zip(emissions, mask, tags):
+        pos = m.nonzero().flatten().tolist()
+
+        def score(path, e=e, pos=pos):
+            s = crf.start[path[0]] + e[pos[0], path[0]] + crf.end[path[-1]]
+            for k in range(1, len(pos)):
+                s = s + crf.transitions[path[k - 1], path[k]] + e[pos[k], path[k]]
+            return s
+        paths = list(itertools.product(range(n), repeat=len(pos)))
+        scores = torch.stack([score(p) for p in paths])
+        nlls.append(torch.logsumexp(scores, 0) - score([int(t[i]) for i in pos]))
+        best.append(list(paths[int(scores.argmax())]))
+    assert crf.nll(emissions, tags, mask).item() == pytest.approx(
+        torch.stack(nlls).mean().item(), rel=1e-5)
+    assert crf.viterbi(emissions, mask) == best
 
 
 # ---------------------------------------------------------------- CMRC 2018

@@ -87,6 +87,18 @@ class Task:
     def loss(self, model: Any, batch: dict[str, Any]) -> Any:
         return model(**batch).loss
 
+    # State a task trains beside the transformers model (CLUENER's CRF): created per run,
+    # trained with the head's learning rate, saved next to the checkpoint.
+    def start(self, model: Any) -> list[Any]:
+        """Fresh extra state for a run on ``model``; returns its trainable parameters."""
+        return []
+
+    def save_extra(self, path: str) -> None:
+        """Write the extra state into the checkpoint directory ``path``."""
+
+    def load_extra(self, path: str) -> None:
+        """Read the extra state of the checkpoint directory ``path``, where it has some."""
+
     def find(self, data: str, split: str) -> list[str]:
         """The file(s) of ``split`` in ``data``: the first of the task's names present."""
         names = self.files[split]

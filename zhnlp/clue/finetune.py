@@ -149,10 +149,12 @@ def _predict(model: torch.nn.Module, task: Task, tokenizer: Any, examples: list[
     return task.decode(run_model(model, task, enc), enc, examples, labels)
 
 
-def _save(model: torch.nn.Module, tokenizer: Any, cfg: FinetuneConfig, path: str) -> None:
+def _save(model: torch.nn.Module, tokenizer: Any, task: Task, cfg: FinetuneConfig,
+          path: str) -> None:
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        task.save_extra(tmp)
         with open(os.path.join(tmp, TASK_FILE), "w", encoding="utf-8") as handle:
             json.dump({"task": cfg.task, "max_len": cfg.max_len, "options": cfg.options},
                       handle, indent=1)
@@ -185,8 +187,12 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
     train_seen = dev_seen = 0
     for seed in cfg.seeds:
         model = _model(cfg, task, labels, len(tokenizer), seed)
-        opt = torch.optim.AdamW(layerwise_groups(model, cfg.lr, cfg.layer_decay,
-                                                 cfg.weight_decay))
+        extra = task.start(model)
+        groups = layerwise_groups(model, cfg.lr, cfg.layer_decay, cfg.weight_decay)
+        if extra:
+            groups.append({"params": extra, "lr": cfg.lr, "weight_decay": 0.0})
+        opt = torch.optim.AdamW(groups)
+        params = [p for g in groups for p in g["params"]]
         base_lrs = [g["lr"] for g in opt.param_groups]
         steps = cfg.epochs * math.ceil(len(train_enc) / cfg.batch_size)
         warmup = max(1, int(cfg.warmup * steps))
@@ -206,7 +212,7 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                 loss = task.loss(model, batch_of(train_enc, order[start:start + cfg.batch_size],
                                                  targets=True))
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
@@ -224,7 +230,7 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                 best, waited = scores[task.metric], 0
                 if best > best_overall:
                     best_overall = best
-                    _save(model, tokenizer, cfg, os.path.join(cfg.out, "best"))
+                    _save(model, tokenizer, task, cfg, os.path.join(cfg.out, "best"))
             else:
                 waited += 1
                 if waited >= cfg.patience:
@@ -290,6 +296,7 @@ def load_finetuned(task_name: str, data: str, model_dir: str,
         labels = trained
     model = getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(model_dir)
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    task.load_extra(model_dir)
     return task, labels, model, tokenizer, int(saved.get("max_len", 128))
 
 
