@@ -169,28 +169,3 @@ def error_near(path: str, message: str, near: str) -> InputError:
 def accuracy(predicted: Sequence[Any], gold: Sequence[Any]) -> float:
     return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
 
-
-def encode_choices(tokenizer: Any, first: Sequence[str], second: Sequence[Sequence[str]],
-                   n_choices: int, max_len: int) -> tuple[dict[str, Any], np.ndarray]:
-    """Multiple-choice inputs of shape (questions, n_choices, length): ``first[i]`` paired with
-    each of ``second[i]``, missing choices padded with empty text and flagged invalid; only
-    the first text is cut when a pair is too long (the choice always stays whole)."""
-    valid = np.zeros((len(first), n_choices), dtype=bool)
-    a, b = [], []
-    for i, (text, choices) in enumerate(zip(first, second)):
-        valid[i, :len(choices)] = True
-        padded = list(choices) + [""] * (n_choices - len(choices))
-        a += [text] * n_choices
-        b += padded
-    enc = tokenizer(a, b, truncation="only_first", max_length=max_len, padding=True,
-                    return_tensors="pt")
-    return {k: v.view(len(first), n_choices, -1) for k, v in enc.items()}, valid
-
-
-def choice_loss(model: Any, batch: dict[str, Any]) -> Any:
-    """Cross-entropy over the valid choices only (padding choices get no probability)."""
-    import torch
-
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "valid")}
-    logits = model(**inputs).logits.masked_fill(~batch["valid"], float("-inf"))
-    return torch.nn.functional.cross_entropy(logits, batch["labels"])

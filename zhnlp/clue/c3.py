@@ -13,17 +13,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, NamedTuple
 
-import numpy as np
-
-from zhnlp.clue.base import (
-    Encoded,
-    Task,
-    accuracy,
-    choice_loss,
-    encode_choices,
-    error_near,
-    json_document,
-)
+from zhnlp.clue.base import error_near, json_document
+from zhnlp.clue.choice import MultipleChoiceTask
 from zhnlp.errors import InputError
 
 N_CHOICES = 4
@@ -37,9 +28,9 @@ class Question(NamedTuple):
     id: Any
 
 
-class C3(Task):
+class C3(MultipleChoiceTask):
     name = "c3"
-    head = "MultipleChoice"
+    n_choices = N_CHOICES  # every question padded to four options, as C3's baselines read it
     files = {"train": ("d-train.json", "m-train.json", "c3-d-train.json", "c3-m-train.json"),
              "dev": ("d-dev.json", "m-dev.json", "c3-d-dev.json", "c3-m-dev.json"),
              "test": ("test1.1.json", "test.json")}
@@ -90,27 +81,10 @@ class C3(Task):
     def texts(self, examples: Sequence[Question]) -> Iterator[str]:
         return (t for e in examples for t in (e.context, e.question, *e.options))
 
-    def encode(self, tokenizer: Any, examples: Sequence[Question], labels: list[str],
-               max_len: int) -> Encoded:
-        import torch
-
-        inputs, valid = encode_choices(
-            tokenizer, [e.context for e in examples],
-            [[f"{e.question}{o}" for o in e.options] for e in examples], N_CHOICES, max_len)
-        targets = {"valid": torch.from_numpy(valid)}
-        if examples[0].answer is not None:
-            targets["labels"] = torch.tensor([e.answer for e in examples])
-        return Encoded(inputs, targets, np.arange(len(examples)), {"valid": valid})
-
-    def loss(self, model: Any, batch: dict[str, Any]) -> Any:
-        return choice_loss(model, batch)
-
-    def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
-               examples: Sequence[Question], labels: list[str]) -> list[int]:
-        return np.where(enc.extra["valid"], outputs["logits"], -np.inf).argmax(-1).tolist()
-
-    def score(self, predicted: Sequence[int], examples: Sequence[Question]) -> dict[str, float]:
-        return {"accuracy": accuracy(predicted, [e.answer for e in examples])}
+    def pairs(self, tokenizer: Any, examples: Sequence[Question], max_len: int,
+              ) -> tuple[list[str], list[Sequence[str]]]:
+        return ([e.context for e in examples],
+                [[f"{e.question}{o}" for o in e.options] for e in examples])
 
     def baseline(self, train: Sequence[Question], dev: Sequence[Question]) -> dict[str, float]:
         position = Counter(e.answer for e in train).most_common(1)[0][0]

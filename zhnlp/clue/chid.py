@@ -19,7 +19,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Task, accuracy, choice_loss, encode_choices, get, json_lines
+from zhnlp.clue.base import Encoded, get, json_lines
+from zhnlp.clue.choice import MultipleChoiceTask
 from zhnlp.errors import InputError
 
 BLANK = re.compile(r"#idiom(\d*)#")
@@ -53,9 +54,8 @@ def _blanks(passage: str) -> Iterator[tuple[str, str, str]]:
         yield match.group(0), left, right
 
 
-class Chid(Task):
+class Chid(MultipleChoiceTask):
     name = "chid"
-    head = "MultipleChoice"
     files = {"train": ("train.json", "train_few_all.json"),
              "dev": ("dev.json", "dev_few_all.json"), "test": ("test1.1.json", "test.json")}
     submission = "chid11_predict.json"
@@ -104,24 +104,12 @@ class Chid(Task):
     def texts(self, examples: Sequence[Blank]) -> Iterator[str]:
         return (t for e in examples for t in (e.left, e.right, *e.candidates))
 
-    def encode(self, tokenizer: Any, examples: Sequence[Blank], labels: list[str],
-               max_len: int) -> Encoded:
-        import torch
-
-        n = max(len(e.candidates) for e in examples)
+    def pairs(self, tokenizer: Any, examples: Sequence[Blank], max_len: int,
+              ) -> tuple[list[str], list[Sequence[str]]]:
         # about as many characters as tokens fit, half on each side of the blank
         side = max(8, (max_len - 4 - 8) // 2)
-        contexts = [e.left[-side:] + tokenizer.mask_token * 4 + e.right[:side]
-                    for e in examples]
-        inputs, valid = encode_choices(tokenizer, contexts, [e.candidates for e in examples],
-                                       n, max_len)
-        targets = {"valid": torch.from_numpy(valid)}
-        if examples[0].answer is not None:
-            targets["labels"] = torch.tensor([e.answer for e in examples])
-        return Encoded(inputs, targets, np.arange(len(examples)), {"valid": valid})
-
-    def loss(self, model: Any, batch: dict[str, Any]) -> Any:
-        return choice_loss(model, batch)
+        return ([e.left[-side:] + tokenizer.mask_token * 4 + e.right[:side] for e in examples],
+                [e.candidates for e in examples])
 
     def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
                examples: Sequence[Blank], labels: list[str]) -> list[int]:
@@ -135,9 +123,6 @@ class Chid(Task):
             rows = np.flatnonzero(groups == g)
             out[rows] = assign(logp[rows])
         return out.tolist()
-
-    def score(self, predicted: Sequence[int], examples: Sequence[Blank]) -> dict[str, float]:
-        return {"accuracy": accuracy(predicted, [e.answer for e in examples])}
 
     def baseline(self, train: Sequence[Blank], dev: Sequence[Blank]) -> dict[str, float]:
         # chance: the expected accuracy of a uniform guess among each blank's candidates
