@@ -118,3 +118,40 @@ def test_predict_writes_the_submission_file(tuned, tmp_path):
     res = zhnlp("evaluate", "--task", "tnews", "--data", str(folder), "--model",
                 str(out / "best"), text=True)
     assert res.returncode == 1 and "fine-tuned for eprstmt, not tnews" in res.stderr
+
+
+def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    import zhnlp.clue.finetune as ft
+
+    folder = need(FEWCLUE / "eprstmt")
+
+    def config(out):
+        return FinetuneConfig(task="eprstmt", data=str(folder), model="tiny", out=str(out),
+                              epochs=3, lr=1e-3, patience=3, seeds=(1, 2))
+
+    whole = finetune(config(tmp_path / "whole"))
+    real, calls = ft._predict, []
+
+    def dies_in_the_second_seed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # seed 2, after its first epoch was saved
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "_predict", dies_in_the_second_seed)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config(tmp_path / "cut"))
+    assert (tmp_path / "cut" / "resume.pt").exists()
+    monkeypatch.setattr(ft, "_predict", real)
+    with pytest.raises(Exception, match="unfinished run with other settings"):
+        finetune(FinetuneConfig(**{**config(tmp_path / "cut").__dict__, "lr": 2e-3}))
+    resumed = finetune(config(tmp_path / "cut"))
+    assert resumed["seeds"] == whole["seeds"]
+    assert not (tmp_path / "cut" / "resume.pt").exists()
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    a = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "whole" / "best"))
+    b = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "cut" / "best"))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                 b.state_dict().values()))

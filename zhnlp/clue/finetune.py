@@ -14,7 +14,7 @@ import math
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from zhnlp.model_sizes import SIZES
 from zhnlp.progress import progress_bar
 
 TASK_FILE = "zhnlp_task.json"  # beside a fine-tuned checkpoint: its task and settings
+RESUME_FILE = "resume.pt"  # in a run directory while the run is unfinished
 PAD_LOGIT = -1e4  # positions cut off a batch: never the best
 
 
@@ -52,6 +53,21 @@ class FinetuneConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def resolve_model(model: str) -> str:
+    """A config name as it is; a ``zhnlp pretrain`` run directory as its discriminator (what
+    ELECTRA fine-tunes); any other directory must be a checkpoint."""
+    if model in SIZES:
+        return model
+    if not os.path.isdir(model):
+        raise ZhnlpError(f"--model {model!r} is neither a checkpoint directory nor one of "
+                         f"{', '.join(SIZES)}")
+    if os.path.exists(os.path.join(model, "config.json")):
+        return model
+    if os.path.exists(os.path.join(model, "discriminator", "config.json")):
+        return os.path.join(model, "discriminator")
+    raise InputError(model, "not a checkpoint directory (no config.json)")
+
+
 def _tokenizer(cfg: FinetuneConfig, task: Task, train: list[Any]) -> Any:
     from transformers import AutoTokenizer
 
@@ -62,9 +78,6 @@ def _tokenizer(cfg: FinetuneConfig, task: Task, train: list[Any]) -> Any:
         if not os.path.exists(os.path.join(tokdir, "tokenizer.json")):
             save_tokenizer(train_tokenizer(task.texts(train), 8000), tokdir)
         return AutoTokenizer.from_pretrained(tokdir)
-    if not os.path.isdir(cfg.model):
-        raise ZhnlpError(f"--model {cfg.model!r} is neither a checkpoint directory nor one of "
-                         f"{', '.join(SIZES)}")
     return AutoTokenizer.from_pretrained(cfg.model)
 
 
@@ -160,15 +173,31 @@ def _save(model: torch.nn.Module, tokenizer: Any, task: Task, cfg: FinetuneConfi
                       handle, indent=1)
 
 
+def _resume_state(cfg: FinetuneConfig) -> dict[str, Any] | None:
+    """The state an interrupted run of the same settings left in ``out/resume.pt``."""
+    path = os.path.join(cfg.out, RESUME_FILE)
+    if not os.path.exists(path):
+        return None
+    state = torch.load(path, weights_only=False)
+    if state["config"] != asdict(cfg):
+        raise ZhnlpError(f"{cfg.out} holds an unfinished run with other settings "
+                         f"({RESUME_FILE}); give another --out or delete that file")
+    return state
+
+
 def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
     """Fine-tune once per seed; keep the best dev checkpoint of all in ``out/best``.
 
     Returns (and writes to ``out/results.json``) the dev scores per seed and epoch, the mean,
     median and max of the task's metric, the trivial baseline's scores, and the throughput.
+    The state after each epoch goes to ``out/resume.pt`` (atomically), so an interrupted
+    run started again with the same settings goes on from its last finished epoch and ends
+    as an uninterrupted one would.
     """
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ours is enough
+    cfg = replace(cfg, model=resolve_model(cfg.model))
     task = get_task(cfg.task, **cfg.options)
     labels = task.labels(cfg.data)
     train = task.load(cfg.data, "train", labels)
@@ -182,10 +211,16 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
         "files": {s: task.find(cfg.data, s) for s in ("train", "dev")},
         "examples": {"train": len(train), "dev": len(dev)},
         "baseline": task.baseline(train, dev), "seeds": {}}
-    best_overall = -math.inf
-    train_seconds = eval_seconds = 0.0
-    train_seen = dev_seen = 0
+    resume = _resume_state(cfg)
+    # run-wide counters; a resumed run takes them from its state
+    run = resume["run"] if resume else {"best_overall": -math.inf, "train_seconds": 0.0,
+                                        "eval_seconds": 0.0, "train_seen": 0, "dev_seen": 0,
+                                        "seeds": {}}
+    steps = cfg.epochs * math.ceil(len(train_enc) / cfg.batch_size)
+    warmup = max(1, int(cfg.warmup * steps))
     for seed in cfg.seeds:
+        if str(seed) in run["seeds"]:
+            continue
         model = _model(cfg, task, labels, len(tokenizer), seed)
         extra = task.start(model)
         groups = layerwise_groups(model, cfg.lr, cfg.layer_decay, cfg.weight_decay)
@@ -194,17 +229,25 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
         opt = torch.optim.AdamW(groups)
         params = [p for g in groups for p in g["params"]]
         base_lrs = [g["lr"] for g in opt.param_groups]
-        steps = cfg.epochs * math.ceil(len(train_enc) / cfg.batch_size)
-        warmup = max(1, int(cfg.warmup * steps))
         gen = torch.Generator().manual_seed(seed)
-        curve: list[dict[str, float]] = []
-        best, waited, step = -math.inf, 0, 0
+        seed_state = {"curve": [], "best": -math.inf, "waited": 0, "step": 0, "epoch": 0}
+        if resume and resume["seed"] == seed:
+            model.load_state_dict(resume["model"])
+            opt.load_state_dict(resume["optimizer"])
+            with torch.no_grad():
+                for p, saved in zip(extra, resume["extra"]):
+                    p.copy_(saved)
+            gen.set_state(resume["generator"])
+            torch.set_rng_state(resume["torch_rng"])
+            seed_state = resume["seed_state"]
         bar = progress_bar(steps, desc=f"{cfg.task} seed {seed}", unit="step", quiet=quiet)
-        for _epoch in range(cfg.epochs):
+        bar.update(seed_state["step"])
+        while seed_state["epoch"] < cfg.epochs and seed_state["waited"] < cfg.patience:
             model.train()
             started = time.perf_counter()
             order = torch.randperm(len(train_enc), generator=gen)
             for start in range(0, len(order), cfg.batch_size):
+                step = seed_state["step"]
                 scale = (step + 1) / warmup if step < warmup else \
                     max(0.0, (steps - step) / max(1, steps - warmup))
                 for group, base in zip(opt.param_groups, base_lrs):
@@ -215,35 +258,42 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-                step += 1
+                seed_state["step"] += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-            train_seconds += time.perf_counter() - started
-            train_seen += len(train)
+            run["train_seconds"] += time.perf_counter() - started
+            run["train_seen"] += len(train)
             started = time.perf_counter()
             scores = task.score(_predict(model, task, tokenizer, dev, labels, cfg.max_len,
                                          dev_enc), dev)
-            eval_seconds += time.perf_counter() - started
-            dev_seen += len(dev)
-            curve.append(scores)
-            if scores[task.metric] > best:
-                best, waited = scores[task.metric], 0
-                if best > best_overall:
-                    best_overall = best
+            run["eval_seconds"] += time.perf_counter() - started
+            run["dev_seen"] += len(dev)
+            seed_state["curve"].append(scores)
+            seed_state["epoch"] += 1
+            if scores[task.metric] > seed_state["best"]:
+                seed_state["best"], seed_state["waited"] = scores[task.metric], 0
+                if seed_state["best"] > run["best_overall"]:
+                    run["best_overall"] = seed_state["best"]
                     _save(model, tokenizer, task, cfg, os.path.join(cfg.out, "best"))
             else:
-                waited += 1
-                if waited >= cfg.patience:
-                    break
+                seed_state["waited"] += 1
+            with atomic_write(os.path.join(cfg.out, RESUME_FILE), "wb") as handle:
+                torch.save({"config": asdict(cfg), "seed": seed, "run": run,
+                            "seed_state": seed_state, "model": model.state_dict(),
+                            "optimizer": opt.state_dict(), "extra": [p.detach() for p in extra],
+                            "generator": gen.get_state(), "torch_rng": torch.get_rng_state()},
+                           handle)
         bar.close()
-        results["seeds"][str(seed)] = {"best": best, "by_epoch": curve}
+        run["seeds"][str(seed)] = {"best": seed_state["best"], "by_epoch": seed_state["curve"]}
+    results["seeds"] = {str(s): run["seeds"][str(s)] for s in cfg.seeds}
     bests = [s["best"] for s in results["seeds"].values()]
     results.update(mean=statistics.mean(bests), median=statistics.median(bests), max=max(bests),
-                   throughput={"train_examples_per_s": train_seen / train_seconds,
-                               "predict_examples_per_s": dev_seen / eval_seconds})
+                   throughput={"train_examples_per_s": run["train_seen"] / run["train_seconds"],
+                               "predict_examples_per_s": run["dev_seen"] / run["eval_seconds"]})
     with atomic_write(os.path.join(cfg.out, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1, ensure_ascii=False)
     _plot(results, os.path.join(cfg.out, "curve.png"))
+    os.remove(os.path.join(cfg.out, RESUME_FILE))
     return results
 
 
