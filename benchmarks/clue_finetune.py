@@ -11,6 +11,7 @@ randomly initialised tiny ELECTRA reaches on the real dev sets.
 
     .venv/bin/pip install accelerate   # Trainer needs it; zhnlp does not
     .venv/bin/python benchmarks/clue_finetune.py [--part a|b|both] [--config tiny]
+    .venv/bin/python benchmarks/clue_finetune.py --part a --config small --tasks eprstmt,ocnli
 
 Writes benchmarks/out/clue_{throughput,scores}.json and .md, and clue_scores.png.
 """
@@ -129,10 +130,11 @@ def zhnlp_throughput(task_name: str, data: Path, config: str, tmp: Path) -> dict
             "predict_examples_per_s": n_test / (time.perf_counter() - started)}
 
 
-def part_a(config: str, tmp: Path) -> list[dict]:
+def part_a(config: str, tmp: Path, tasks: list[str]) -> list[dict]:
     table = []
-    for task_name, data in (("eprstmt", DATA / "fewclue" / "eprstmt"),
-                            ("ocnli", ocnli_dir(tmp)), ("cluener", DATA / "cluener")):
+    folders = {"eprstmt": DATA / "fewclue" / "eprstmt", "ocnli": ocnli_dir(tmp),
+               "cluener": DATA / "cluener"}
+    for task_name, data in ((t, folders[t]) for t in tasks):
         work = Path(tempfile.mkdtemp(dir=tmp))
         ours = zhnlp_throughput(task_name, data, config, work)
         theirs = trainer_throughput(task_name, data, config, work)
@@ -218,12 +220,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["a", "b", "both"], default="both")
     parser.add_argument("--config", default="tiny")
+    parser.add_argument("--tasks", default="eprstmt,ocnli,cluener",
+                        help="part a: the tasks to time (of eprstmt, ocnli, cluener)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         if args.part in ("a", "both"):
-            part_a(args.config, Path(tmp))
+            part_a(args.config, Path(tmp), args.tasks.split(","))
         if args.part in ("b", "both"):
             part_b(args.config, Path(tmp))
 

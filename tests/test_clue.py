@@ -155,3 +155,18 @@ def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, m
     b = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "cut" / "best"))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
                                                  b.state_dict().values()))
+
+
+def test_model_argument_resolves_names_checkpoints_and_pretrain_runs(tmp_path):
+    from zhnlp.clue.finetune import resolve_model
+    from zhnlp.errors import ZhnlpError
+
+    assert resolve_model("tiny") == "tiny"
+    (tmp_path / "run" / "discriminator").mkdir(parents=True)
+    (tmp_path / "run" / "discriminator" / "config.json").write_text("{}")
+    assert resolve_model(str(tmp_path / "run")) == str(tmp_path / "run" / "discriminator")
+    assert resolve_model(str(tmp_path / "run" / "discriminator")).endswith("discriminator")
+    with pytest.raises(InputError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ZhnlpError, match="neither a checkpoint directory nor one of tiny"):
+        resolve_model(str(tmp_path / "nowhere"))

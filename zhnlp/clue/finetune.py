@@ -97,8 +97,17 @@ def _model(cfg: FinetuneConfig, task: Task, labels: list[str], vocab_size: int,
         config = transformers.ElectraConfig(vocab_size=vocab_size, **SIZES[cfg.model],
                                             **_label_args(task, labels))
         return getattr(transformers, f"ElectraFor{task.head}")(config)
-    return getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(
-        cfg.model, ignore_mismatched_sizes=True, **_label_args(task, labels))
+    from transformers.utils import logging as hf_logging
+
+    # a new task head on a pretrained body is the point here: transformers' load report,
+    # which lists its tensors as missing, is noise for this caller
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(
+            cfg.model, ignore_mismatched_sizes=True, **_label_args(task, labels))
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def layerwise_groups(model: torch.nn.Module, lr: float, decay: float,
@@ -319,11 +328,14 @@ def _plot(results: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def load_finetuned(task_name: str, data: str, model_dir: str,
-                   ) -> tuple[Task, list[str], torch.nn.Module, Any, int]:
-    """(task, labels, model, tokenizer, max_len) of a fine-tuned checkpoint, with the task
-    settings it was trained with (``zhnlp_task.json``) where it has them."""
+def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
+                   labelled: bool) -> tuple[Task, list[str], list[Any], torch.nn.Module, Any,
+                                            int]:
+    """(task, labels, examples of ``split``, model, tokenizer, max_len) of a fine-tuned
+    checkpoint, with the task settings it was trained with (``zhnlp_task.json``) where it
+    has them; the data is read before the weights, so bad input fails fast."""
     import transformers
+    from transformers.utils import logging as hf_logging
 
     config = os.path.join(model_dir, "config.json")
     if not os.path.exists(config):
@@ -344,24 +356,26 @@ def load_finetuned(task_name: str, data: str, model_dir: str,
             raise ZhnlpError(f"{model_dir}: fine-tuned for labels {trained[:5]}..., not "
                              f"{task_name}'s")
         labels = trained
+    examples = task.load(data, split, labels, labelled=labelled)
+    hf_logging.disable_progress_bar()
     model = getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(model_dir)
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
     task.load_extra(model_dir)
-    return task, labels, model, tokenizer, int(saved.get("max_len", 128))
+    return task, labels, examples, model, tokenizer, int(saved.get("max_len", 128))
 
 
 def evaluate(task_name: str, data: str, model_dir: str) -> dict[str, float]:
     """The task's scores of a fine-tuned checkpoint on the dev split."""
-    task, labels, model, tokenizer, max_len = load_finetuned(task_name, data, model_dir)
-    dev = task.load(data, "dev", labels)
+    task, labels, dev, model, tokenizer, max_len = load_finetuned(task_name, data, model_dir,
+                                                                  "dev", labelled=True)
     return task.score(_predict(model, task, tokenizer, dev, labels, max_len), dev)
 
 
 def predict(task_name: str, data: str, model_dir: str, out_dir: str,
             split: str = "test") -> str:
     """Write the task's submission file for ``split`` in ``out_dir``; returns its path."""
-    task, labels, model, tokenizer, max_len = load_finetuned(task_name, data, model_dir)
-    examples = task.load(data, split, labels, labelled=False)
+    task, labels, examples, model, tokenizer, max_len = load_finetuned(
+        task_name, data, model_dir, split, labelled=False)
     predicted = _predict(model, task, tokenizer, examples, labels, max_len)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, task.submission_name(data))
