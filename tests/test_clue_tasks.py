@@ -345,3 +345,29 @@ def test_every_reading_task_fine_tunes_predicts_and_zips(tmp_path):
     assert all(answer in contexts[qid] for qid, answer in cmrc_pred.items())
     assert [r["id"] for r in c3_pred] == [i for _, qs, _ in items[60:65] for i in range(len(qs))]
     assert len(chid_pred) == 20 and all(0 <= r["answer"] < 7 for r in chid_pred)
+
+
+def test_cmrc_and_chid_readers_name_file_and_line(tmp_path):
+    trial = json.load(open(need(DATA / "cmrc2018" / "cmrc2018_trial.json"), encoding="utf-8"))
+    doc = {"version": "v1.0", "data": trial["data"][:2]}
+    qa = doc["data"][1]["paragraphs"][0]["qas"][0]
+    del qa["answers"][0]["answer_start"]
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    line = next(i for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if f'"{qa["id"]}"' in text)
+    with pytest.raises(InputError, match=rf"dev.json:{line}: {qa['id']}: answers must be"):
+        get_task("cmrc2018").load(str(tmp_path), "dev", [])
+    text = json.dumps(doc, ensure_ascii=False, indent=2).splitlines()
+    text[3] += ","  # a stray comma on line 4
+    path.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(InputError, match=r"dev.json:4: not valid JSON"):
+        get_task("cmrc2018").load(str(tmp_path), "dev", [])
+    first = json.loads(open(need(DATA / "fewclue" / "chid" / "dev_few_all.json"),
+                            encoding="utf-8").readline())
+    path.write_text(json.dumps(first, ensure_ascii=False) + "\n"
+                    + json.dumps(dict(first, answer=7), ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"dev.json:2: answer 7 is not an index of the 7 "
+                                         r"candidates"):
+        get_task("chid").load(str(tmp_path), "dev", [])

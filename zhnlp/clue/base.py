@@ -60,6 +60,8 @@ class Task:
         return []
 
     def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Any]:
+        """The examples of one official file; bad lines raise :class:`InputError` with the
+        file and line, unknown labels with the list of the known ones."""
         raise NotImplementedError
 
     def texts(self, examples: Sequence[Any]) -> Iterator[str]:
@@ -68,13 +70,16 @@ class Task:
 
     def encode(self, tokenizer: Any, examples: Sequence[Any], labels: list[str],
                max_len: int) -> Encoded:
+        """Model inputs (and, for labelled examples, targets) of ``max_len`` tokens at most."""
         raise NotImplementedError
 
     def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
                examples: Sequence[Any], labels: list[str]) -> list[Any]:
+        """One prediction per example from the model outputs of every row of ``enc``."""
         raise NotImplementedError
 
     def score(self, predicted: Sequence[Any], examples: Sequence[Any]) -> dict[str, float]:
+        """The task's official metric(s), ``metric`` among them."""
         raise NotImplementedError
 
     def baseline(self, train: Sequence[Any], dev: Sequence[Any]) -> dict[str, float]:
@@ -82,9 +87,11 @@ class Task:
         raise NotImplementedError
 
     def write(self, predicted: Sequence[Any], examples: Sequence[Any], handle: IO[str]) -> None:
+        """The submission file, in the leaderboard's format."""
         raise NotImplementedError
 
     def loss(self, model: Any, batch: dict[str, Any]) -> Any:
+        """The training loss of a batch of inputs and targets (default: the model's own)."""
         return model(**batch).loss
 
     # State a task trains beside the transformers model (CLUENER's CRF): created per run,

@@ -16,8 +16,9 @@ from zhnlp.clue.base import Encoded, Task, accuracy
 def encode_choices(tokenizer: Any, first: Sequence[str], second: Sequence[Sequence[str]],
                    n_choices: int, max_len: int) -> tuple[dict[str, Any], np.ndarray]:
     """Multiple-choice inputs of shape (questions, n_choices, length): ``first[i]`` paired with
-    each of ``second[i]``, missing choices padded with empty text and flagged invalid; only
-    the first text is cut when a pair is too long (the choice always stays whole)."""
+    each of ``second[i]``, missing choices padded with empty text and flagged invalid.  A
+    pair too long loses tokens from its longer text first, in practice the context, so the
+    choice stays whole unless it alone is longer than half the input."""
     valid = np.zeros((len(first), n_choices), dtype=bool)
     a, b = [], []
     for i, (text, choices) in enumerate(zip(first, second)):
@@ -25,7 +26,7 @@ def encode_choices(tokenizer: Any, first: Sequence[str], second: Sequence[Sequen
         padded = list(choices) + [""] * (n_choices - len(choices))
         a += [text] * n_choices
         b += padded
-    enc = tokenizer(a, b, truncation="only_first", max_length=max_len, padding=True,
+    enc = tokenizer(a, b, truncation="longest_first", max_length=max_len, padding=True,
                     return_tensors="pt")
     return {k: v.view(len(first), n_choices, -1) for k, v in enc.items()}, valid
 
