@@ -170,3 +170,35 @@ def test_model_argument_resolves_names_checkpoints_and_pretrain_runs(tmp_path):
         resolve_model(str(tmp_path))
     with pytest.raises(ZhnlpError, match="neither a checkpoint directory nor one of tiny"):
         resolve_model(str(tmp_path / "nowhere"))
+
+
+def test_any_hugging_face_bert_checkpoint_fine_tunes(tmp_path, bert_vocab):
+    """A BERT directory as transformers saves it (Chinese BERT's real vocabulary, a small
+    random body: nothing is downloaded) for a sentence task and for the tagging task."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    from zhnlp.clue.finetune import layerwise_groups
+
+    tokenizer = BertTokenizerFast(str(bert_vocab))  # the path positionally (transformers 5)
+    assert len(tokenizer) == 21128
+    torch.manual_seed(0)
+    bert = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=64,
+                                      num_hidden_layers=2, num_attention_heads=2,
+                                      intermediate_size=128))
+    bert.save_pretrained(tmp_path / "bert")
+    tokenizer.save_pretrained(tmp_path / "bert")
+    groups = layerwise_groups(bert, 1.0, 0.5, 0.01)
+    lrs = {name: g["lr"] for g in groups for p in g["params"]
+           for name, q in bert.named_parameters() if p is q}
+    assert lrs["bert.embeddings.word_embeddings.weight"] == 0.5 ** 3
+    assert lrs["bert.encoder.layer.0.attention.self.query.weight"] == 0.5 ** 2
+    assert lrs["bert.encoder.layer.1.output.dense.weight"] == 0.5
+    results = finetune(FinetuneConfig(task="eprstmt", data=str(need(FEWCLUE / "eprstmt")),
+                                      model=str(tmp_path / "bert"), out=str(tmp_path / "ft"),
+                                      epochs=1))
+    assert 0 <= results["max"] <= 1
+    best = tmp_path / "ft" / "best"
+    assert json.loads((best / "config.json").read_text())["model_type"] == "bert"
+    assert evaluate("eprstmt", str(FEWCLUE / "eprstmt"), str(best))["accuracy"] == \
+        pytest.approx(results["max"])

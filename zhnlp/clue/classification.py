@@ -74,7 +74,9 @@ class ClassificationTask(Task):
 
     def __init__(self, name: str, labels: tuple[str, ...], text: Reader, submission: str,
                  fewclue_submission: str = "", *, skip_labels: tuple[str, ...] = (),
-                 labels_file: str | None = None) -> None:
+                 labels_file: str | None = None,
+                 files: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.files = files or ClassificationTask.files
         self.name = name
         self.known_labels = labels
         self.text = text
@@ -151,8 +153,13 @@ TASKS = [
                        "iflytek_predict.json", "iflytekf_predict.json"),
     ClassificationTask("afqmc", ("0", "1"), _pair("sentence1", "sentence2"),
                        "afqmc_predict.json"),
+    # OCNLI's own release names its training sets by size (the first one present is used)
     ClassificationTask("ocnli", _NLI, _pair("sentence1", "sentence2"), "ocnli_50k_predict.json",
-                       "ocnlif_predict.json", skip_labels=("-",)),
+                       "ocnlif_predict.json", skip_labels=("-",),
+                       files={"train": ("train.json", "train.50k.json", "train.10k.json",
+                                        "train.3k.json", "train_few_all.json"),
+                              "dev": ("dev.json", "dev_few_all.json"),
+                              "test": ("test.json", "test.50k.json")}),
     ClassificationTask("cmnli", _NLI, _pair("sentence1", "sentence2"), "cmnli_predict.json",
                        skip_labels=("-",)),
     ClassificationTask("csl", ("0", "1"), _csl, "csl_predict.json", "cslf_predict.json"),
