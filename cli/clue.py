@@ -41,10 +41,13 @@ def _fmt(scores: dict[str, float]) -> str:
 @click.option("--max-answer-len", default=64, show_default=True, type=click.IntRange(1),
               help="CMRC 2018: longest answer decoded, in tokens.")
 @click.option("--crf", is_flag=True, help="CLUENER: a CRF over the character tags.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (the GPU when there is one, bf16 where it has it), cpu, cuda, cuda:1.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_size: int,
                  lr: float, layer_decay: float, max_len: int, patience: int, seeds: str,
-                 doc_stride: int, max_answer_len: int, crf: bool, quiet: bool) -> None:
+                 doc_stride: int, max_answer_len: int, crf: bool, device: str,
+                 quiet: bool) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
     \b
@@ -63,7 +66,8 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
     results = finetune(FinetuneConfig(task=task, data=data, model=model, out=out,
                                       epochs=epochs, batch_size=batch_size, lr=lr,
                                       layer_decay=layer_decay, max_len=max_len,
-                                      patience=patience, seeds=seed_list, options=options),
+                                      patience=patience, seeds=seed_list, device=device,
+                                      options=options),
                        quiet=quiet)
     if not quiet:
         metric = results["metric"]

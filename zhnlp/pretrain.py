@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
 from zhnlp.loader import MaskingCollator
@@ -147,15 +148,6 @@ def _distributed() -> tuple[int, int, int]:
     return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def _device(name: str, local_rank: int) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
 def _all_sum(values: list[float], device: torch.device) -> list[float]:
     if not dist.is_initialized():
         return values
@@ -167,7 +159,7 @@ def _all_sum(values: list[float], device: torch.device) -> list[float]:
 def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list[dict[str, float]]:
     """Pretrain; returns the logged metrics (rank 0's view, also in ``metrics.csv``)."""
     rank, world, local_rank = _distributed()
-    device = _device(cfg.device, local_rank)
+    device = pick_device(cfg.device, local_rank)
     shards = PretrainingShards(cfg.data)
     tokdir = os.path.join(cfg.data, "tokenizer")
     from tokenizers import Tokenizer
@@ -224,9 +216,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.csv").unlink(missing_ok=True)
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16
-                else contextlib.nullcontext())
     logged: list[dict[str, float]] = []
     board = None
     if rank == 0:
@@ -256,7 +245,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         for i, batch in enumerate(micro_batches):
             sync = contextlib.nullcontext() if world == 1 or i == accum - 1 else model.no_sync()
             with sync:
-                with autocast:
+                with autocast(device):
                     sums = model(batch)
                     # DDP averages gradients over ranks; the counts are global already
                     loss = raw.loss(sums, counts) * world

@@ -85,7 +85,7 @@ class ClueNer(Task):
             return []
         from zhnlp.clue.crf import CRF
 
-        self.crf_ = CRF(model.config.num_labels)
+        self.crf_ = CRF(model.config.num_labels).to(model.device)
         return list(self.crf_.parameters())
 
     def save_extra(self, path: str) -> None:
@@ -154,8 +154,9 @@ class ClueNer(Task):
         if self.crf_ is not None:
             import torch
 
-            paths = self.crf_.viterbi(torch.from_numpy(outputs["logits"]),
-                                      torch.from_numpy(enc.extra["chars"] >= 0))
+            on = self.crf_.start.device
+            paths = self.crf_.viterbi(torch.from_numpy(outputs["logits"]).to(on),
+                                      torch.from_numpy(enc.extra["chars"] >= 0).to(on))
             best = np.zeros(enc.extra["chars"].shape, dtype=np.int64)
             for row, path in enumerate(paths):
                 best[row, enc.extra["chars"][row] >= 0] = path

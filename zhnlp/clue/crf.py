@@ -67,7 +67,8 @@ class CRF(nn.Module):
             best, arg = (score[:, :, None] + self.transitions).max(dim=1)
             back.append(arg)
             score = torch.where(mask[:, t, None], best + emissions[:, t], score)
-        score = score + self.end
+        score = (score + self.end).cpu()
+        back = [b.cpu() for b in back]  # the walk back is scalar work: on the CPU
         paths = []
         for row, length in enumerate(mask.sum(1).tolist()):
             if length == 0:

@@ -22,6 +22,7 @@ import torch
 
 from zhnlp.clue import Task, get_task
 from zhnlp.clue.base import Encoded
+from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
 from zhnlp.model_sizes import SIZES
@@ -49,6 +50,7 @@ class FinetuneConfig:
     max_len: int = 128
     patience: int = 2
     seeds: tuple[int, ...] = (0,)
+    device: str = "auto"  # auto: the GPU when there is one
     # task options (ignored by the tasks that do not take them)
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -131,16 +133,17 @@ def layerwise_groups(model: torch.nn.Module, lr: float, decay: float,
             for (depth, no_decay), ps in groups.items()]
 
 
-def batch_of(enc: Encoded, rows: torch.Tensor, *, targets: bool) -> dict[str, torch.Tensor]:
-    """The inputs (and targets) of ``rows``, cut to the longest sequence among them; a target
-    with the inputs' shape (token tags) is cut alike."""
+def batch_of(enc: Encoded, rows: torch.Tensor, *, targets: bool,
+             device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    """The inputs (and targets) of ``rows`` on ``device``, cut to the longest sequence among
+    them; a target with the inputs' shape (token tags) is cut alike."""
     ids = enc.inputs["input_ids"]
     width = int(enc.inputs["attention_mask"][rows].sum(-1).max())
     batch = {k: v[rows][..., :width].contiguous() for k, v in enc.inputs.items()}
     if targets:
         for k, v in enc.targets.items():
             batch[k] = v[rows][..., :width].contiguous() if v.ndim == ids.ndim else v[rows]
-    return batch
+    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
 
 
 def run_model(model: torch.nn.Module, task: Task, enc: Encoded,
@@ -148,14 +151,15 @@ def run_model(model: torch.nn.Module, task: Task, enc: Encoded,
     """The task's outputs for every row of ``enc``, in order (per-token outputs padded back to
     the full width with a very low logit)."""
     model.eval()
+    device = next(model.parameters()).device
     width = enc.inputs["input_ids"].shape[-1]
     parts: dict[str, list[np.ndarray]] = {k: [] for k in task.outputs}
-    with torch.no_grad():
+    with torch.no_grad(), autocast(device):
         for start in range(0, len(enc), batch_size):
             rows = torch.arange(start, min(start + batch_size, len(enc)))
-            out = model(**batch_of(enc, rows, targets=False))
+            out = model(**batch_of(enc, rows, targets=False, device=device))
             for k in task.outputs:
-                value = out[k].float().numpy()
+                value = out[k].float().cpu().numpy()
                 if task.per_token:
                     pad = [(0, 0)] * value.ndim
                     # per-token outputs: (rows, positions) or (rows, positions, labels)
@@ -187,7 +191,7 @@ def _resume_state(cfg: FinetuneConfig) -> dict[str, Any] | None:
     path = os.path.join(cfg.out, RESUME_FILE)
     if not os.path.exists(path):
         return None
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)
     if state["config"] != asdict(cfg):
         raise ZhnlpError(f"{cfg.out} holds an unfinished run with other settings "
                          f"({RESUME_FILE}); give another --out or delete that file")
@@ -227,10 +231,11 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                                         "seeds": {}}
     steps = cfg.epochs * math.ceil(len(train_enc) / cfg.batch_size)
     warmup = max(1, int(cfg.warmup * steps))
+    device = pick_device(cfg.device)
     for seed in cfg.seeds:
         if str(seed) in run["seeds"]:
             continue
-        model = _model(cfg, task, labels, len(tokenizer), seed)
+        model = _model(cfg, task, labels, len(tokenizer), seed).to(device)
         extra = task.start(model)
         groups = layerwise_groups(model, cfg.lr, cfg.layer_decay, cfg.weight_decay)
         if extra:
@@ -248,6 +253,8 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                     p.copy_(saved)
             gen.set_state(resume["generator"])
             torch.set_rng_state(resume["torch_rng"])
+            if resume["cuda_rng"] is not None and device.type == "cuda":
+                torch.cuda.set_rng_state(resume["cuda_rng"], device)
             seed_state = resume["seed_state"]
         bar = progress_bar(steps, desc=f"{cfg.task} seed {seed}", unit="step", quiet=quiet)
         bar.update(seed_state["step"])
@@ -261,8 +268,10 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                     max(0.0, (steps - step) / max(1, steps - warmup))
                 for group, base in zip(opt.param_groups, base_lrs):
                     group["lr"] = base * scale
-                loss = task.loss(model, batch_of(train_enc, order[start:start + cfg.batch_size],
-                                                 targets=True))
+                batch = batch_of(train_enc, order[start:start + cfg.batch_size], targets=True,
+                                 device=device)
+                with autocast(device):
+                    loss = task.loss(model, batch)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
@@ -290,7 +299,9 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                 torch.save({"config": asdict(cfg), "seed": seed, "run": run,
                             "seed_state": seed_state, "model": model.state_dict(),
                             "optimizer": opt.state_dict(), "extra": [p.detach() for p in extra],
-                            "generator": gen.get_state(), "torch_rng": torch.get_rng_state()},
+                            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                            "cuda_rng": torch.cuda.get_rng_state(device)
+                            if device.type == "cuda" else None},
                            handle)
         bar.close()
         run["seeds"][str(seed)] = {"best": seed_state["best"], "by_epoch": seed_state["curve"]}
@@ -359,6 +370,7 @@ def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
     examples = task.load(data, split, labels, labelled=labelled)
     hf_logging.disable_progress_bar()
     model = getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(model_dir)
+    model.to(pick_device())
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
     task.load_extra(model_dir)
     return task, labels, examples, model, tokenizer, int(saved.get("max_len", 128))
