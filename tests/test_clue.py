@@ -202,3 +202,10 @@ def test_any_hugging_face_bert_checkpoint_fine_tunes(tmp_path, bert_vocab):
     assert json.loads((best / "config.json").read_text())["model_type"] == "bert"
     assert evaluate("eprstmt", str(FEWCLUE / "eprstmt"), str(best))["accuracy"] == \
         pytest.approx(results["max"])
+
+
+def test_a_device_that_is_not_there_is_refused_first(tmp_path):
+    res = zhnlp("finetune", "--task", "eprstmt", "--data", str(FEWCLUE / "eprstmt"), "--model",
+                "tiny", "--out", str(tmp_path), "--device", "gpu", text=True)
+    assert res.returncode == 1 and res.stderr.startswith("error: unknown device 'gpu'")
+    assert not list(tmp_path.iterdir())  # refused before any work

@@ -6,11 +6,19 @@ import contextlib
 
 import torch
 
+from zhnlp.errors import ZhnlpError
+
 
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``auto``: this process's GPU when there is one, else the CPU; any other name as given."""
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ZhnlpError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ZhnlpError(f"device {name!r}: no GPU is visible to torch here")
+        return device
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)

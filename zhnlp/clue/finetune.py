@@ -211,6 +211,7 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
 
     hf_logging.disable_progress_bar()  # ours is enough
     cfg = replace(cfg, model=resolve_model(cfg.model))
+    device = pick_device(cfg.device)
     task = get_task(cfg.task, **cfg.options)
     labels = task.labels(cfg.data)
     train = task.load(cfg.data, "train", labels)
@@ -231,7 +232,6 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
                                         "seeds": {}}
     steps = cfg.epochs * math.ceil(len(train_enc) / cfg.batch_size)
     warmup = max(1, int(cfg.warmup * steps))
-    device = pick_device(cfg.device)
     for seed in cfg.seeds:
         if str(seed) in run["seeds"]:
             continue
