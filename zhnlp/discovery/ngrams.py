@@ -44,6 +44,14 @@ def reduce_sorted(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.
     return keys[starts], np.add.reduceat(counts, starts)
 
 
+def find_sorted(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Index of each key in the sorted ``table``, -1 where it is absent."""
+    if table.size == 0:
+        return np.full(keys.shape, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(table, keys), table.size - 1)
+    return np.where(table[pos] == keys, pos, -1)
+
+
 def merge_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Merge sorted (keys, counts) pairs into one, adding the counts of equal keys."""
     if not parts:
@@ -147,13 +155,10 @@ class NgramCounts:
         live = np.arange(m)
         current = np.zeros(m, dtype=np.int64)
         for level in range(1, n + 1):
-            table = self.keys[level - 1]
-            if table.size == 0:
-                return rows
             last = grams[live, level - 1].astype(np.int64)
             key = last if level == 1 else current * v + last
-            pos = np.minimum(np.searchsorted(table, key), table.size - 1)
-            found = table[pos] == key
+            pos = find_sorted(self.keys[level - 1], key)
+            found = pos >= 0
             live, current = live[found], pos[found]
         rows[live] = current
         return rows
@@ -363,9 +368,7 @@ def _write_next_ids(level: _Level, next_keys: np.ndarray, next_ids_path: str,
     """Rows in level ``n + 1`` of the n-grams at ``[start, stop)`` (-1 if infrequent)."""
     distinct = np.load(f"{level.local_path}.{start}.npy")
     row_of = np.full(distinct.size + 1, -1, dtype=np.int32)  # the extra slot: "none"
-    if next_keys.size and distinct.size:
-        pos = np.minimum(np.searchsorted(next_keys, distinct), next_keys.size - 1)
-        row_of[:-1] = np.where(next_keys[pos] == distinct, pos, -1)
+    row_of[:-1] = find_sorted(next_keys, distinct)
     local = np.memmap(level.local_path, dtype=np.int32, mode="r", shape=(level.length,))
     out = np.memmap(next_ids_path, dtype=np.int32, mode="r+", shape=(level.length,))
     out[start:stop] = row_of[np.asarray(local[start:stop])]  # -1 picks the extra slot
