@@ -209,3 +209,13 @@ def test_a_device_that_is_not_there_is_refused_first(tmp_path):
                 "tiny", "--out", str(tmp_path), "--device", "gpu", text=True)
     assert res.returncode == 1 and res.stderr.startswith("error: unknown device 'gpu'")
     assert not list(tmp_path.iterdir())  # refused before any work
+
+
+def test_ocnli_release_reads_with_unlabelled_pairs_skipped():
+    folder = need(DATA / "ocnli")
+    task = get_task("ocnli")
+    assert task.find(str(folder), "train") == [str(folder / "train.10k.json")]
+    dev = task.load(str(folder), "dev", task.labels(str(folder)))
+    rows = [json.loads(line) for line in open(folder / "dev.json", encoding="utf-8")]
+    assert len(dev) == sum(r["label"] != "-" for r in rows) < len(rows)
+    assert {e.label for e in dev} == {"entailment", "neutral", "contradiction"}
