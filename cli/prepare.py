@@ -21,6 +21,11 @@ from zhnlp.segment import BACKENDS, read_lexicon
 @click.option("--max-len", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--docs", type=click.Choice(["line", "blank"]), default="line", show_default=True,
               help="Documents are lines, or paragraphs separated by blank lines.")
+@click.option("--pack", type=click.Choice(["document", "full"]), default="document",
+              show_default=True,
+              help="document: a document's last sequence ends with it (ELECTRA); full: "
+              "sequences run on into the next document, filling them when documents are "
+              "short (not for sentence-order prediction).")
 @click.option("--docs-per-shard", default=2000, show_default=True, type=click.IntRange(1))
 @click.option("--backend", type=click.Choice(BACKENDS), default="jieba", show_default=True,
               help="Segmenter for the word ids.")
@@ -29,8 +34,8 @@ from zhnlp.segment import BACKENDS, read_lexicon
 @click.option("--seed", default=0, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def prepare_cmd(corpus: tuple[str, ...], tokenizer: str, lexicon_path: str | None, out: str,
-                max_len: int, docs: str, docs_per_shard: int, backend: str, encoding: str,
-                workers: int, seed: int, quiet: bool) -> None:
+                max_len: int, docs: str, pack: str, docs_per_shard: int, backend: str,
+                encoding: str, workers: int, seed: int, quiet: bool) -> None:
     """Turn CORPUS into pretraining shards with whole-word ids, in SHARDDIR.
 
     Run it again after an interruption: intact shards are kept, the rest are built.
@@ -45,13 +50,15 @@ def prepare_cmd(corpus: tuple[str, ...], tokenizer: str, lexicon_path: str | Non
     lines = (line for chunk in itertools.chain.from_iterable(
         iter_text(p, encoding, quiet=True) for p in corpus) for line in chunk.split("\n"))
     config = PrepareConfig(max_len=max_len, docs=docs, docs_per_shard=docs_per_shard,
-                           backend=backend, seed=seed)
+                           backend=backend, seed=seed, pack=pack)
     manifest = prepare(lines, tokenizer, out, lexicon=lexicon,
                        lexicon_hash=sha256_file(lexicon_path) if lexicon_path else None,
                        config=config, workers=workers, quiet=quiet)
     if not quiet:
         words, tokens = int(manifest["words"]), int(manifest["word_tokens"])
+        fill = int(manifest["tokens"]) / max(int(manifest["sequences"]) * max_len, 1)
         click.echo(f"{out}: {len(manifest['shards'])} shards, {manifest['sequences']:,} "
-                   f"sequences, {manifest['tokens']:,} tokens, {tokens / max(words, 1):.2f} "
+                   f"sequences, {manifest['tokens']:,} tokens ({fill:.0%} of the positions), "
+                   f"{tokens / max(words, 1):.2f} "
                    f"tokens per word, {manifest['unaligned_tokens']:,} tokens off word "
                    "boundaries", err=True)

@@ -196,3 +196,21 @@ def test_cli_bad_input(tokdir, tmp_path, corpus):
                 str(tmp_path / "o5"), text=True)
     assert res.returncode == 0 and "1 shards" in res.stderr
     assert json.loads((tmp_path / "o5" / "manifest.json").read_text())["sequences"] > 0
+
+
+def test_full_packing_fills_sequences_across_short_documents(corpus, tokdir, shards, tmp_path):
+    """One real review per line: documents are short, so ELECTRA's per-document packing
+    leaves most positions empty; --pack full runs sequences on across documents, closing a
+    sequence before a sentence that would overflow it, so no text is cut away."""
+    _, by_document, config = shards
+    full_config = PrepareConfig(**{**config.__dict__, "pack": "full"})
+    full = prepare(corpus, tokdir, str(tmp_path / "full"), config=full_config)
+    fill = {name: m["tokens"] / (m["sequences"] * config.max_len)
+            for name, m in (("document", by_document), ("full", full))}
+    assert fill["document"] < 0.6 and fill["full"] > 0.75
+    assert full["sequences"] < 0.8 * by_document["sequences"]
+    # ELECTRA's builder truncates a sequence's overflow; full packing keeps every token of
+    # every sentence that fits in a sequence at all
+    assert full["word_tokens"] > by_document["word_tokens"]
+    data = PretrainingShards(str(tmp_path / "full"), tokenizer=tokdir)
+    assert all(int((data[i][0] != 0).sum()) <= config.max_len for i in range(len(data)))

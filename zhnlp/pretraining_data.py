@@ -55,6 +55,10 @@ class PrepareConfig:
     short_seq_prob: float = 0.05
     backend: str = "jieba"
     seed: int = 0
+    # "document": a document's last sequence ends with it (ELECTRA's builder); "full":
+    # sequences run on into the next document of the shard (RoBERTa's FULL-SENTENCES), which
+    # fills them when documents are short (a review a line)
+    pack: str = "document"
 
 
 def tokenizer_hash(tokdir: str | Path) -> str:
@@ -154,13 +158,22 @@ class SequenceBuilder:
         for ids, words in encoded:
             if not ids:
                 continue
+            # full packing closes a sequence before a sentence that would overflow it (ELECTRA
+            # truncates the overflow: some tokens per sequence, many when sequences are many)
+            if (self.config.pack == "full" and self._sentences
+                    and self._length + len(ids) > self._target - 3):
+                out.append(self._make())
             self._sentences.append((ids, words))
             self._length += len(ids)
             if self._length >= self._target:
                 out.append(self._make())
-        if self._sentences:  # a document's tail does not run on into the next document
-            out.append(self._make())
+        if self.config.pack == "document":
+            out += self.finish()
         return out
+
+    def finish(self) -> list[np.ndarray]:
+        """The sequence of the sentences still waiting, if any (the end of a shard)."""
+        return [self._make()] if self._sentences else []
 
     def _make(self) -> np.ndarray:
         cfg, rng = self.config, self.rng
@@ -245,6 +258,7 @@ def build_shard(index: int, docs: list[list[str]], out_dir: str) -> dict[str, ob
     for doc in docs:
         encoded = [encoder.encode(s) for line in doc for s in sentences(line)]
         rows.extend(builder.add_document(encoded))
+    rows.extend(builder.finish())
     data = (np.stack(rows) if rows else np.zeros((0, 3, config.max_len), dtype=np.int32))
     name = f"shard-{index:05d}.npy"
     path = os.path.join(out_dir, name)
