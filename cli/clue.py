@@ -15,7 +15,10 @@ DATA = click.option("--data", required=True, metavar="DIR",
 
 
 def _fmt(scores: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+    """The overall scores on one line, then a per-type F1 table (CLUENER) where there is one."""
+    head = ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if not k.startswith("f1_"))
+    rows = [f"  {k[3:]:14s} F1 {v:.4f}" for k, v in scores.items() if k.startswith("f1_")]
+    return "\n".join([head, *rows])
 
 
 @click.command("finetune")
