@@ -88,7 +88,7 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
 @DATA
 @click.option("--model", required=True, help="A fine-tuned checkpoint (finetune's OUT/best).")
 @click.option("--json", "as_json", is_flag=True, help="All scores as one JSON object.")
-@click.option("-q", "--quiet", is_flag=True, help="Print the main score alone.")
+@click.option("-q", "--quiet", is_flag=True, help="Print the main score alone, no progress bar.")
 def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -> None:
     """Print the dev scores of a fine-tuned MODEL (accuracy; CMRC EM/F1; CLUENER P/R/F1).
 
@@ -99,7 +99,7 @@ def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -
     from zhnlp.clue import get_task
     from zhnlp.clue.finetune import evaluate
 
-    scores = evaluate(task, data, model)
+    scores = evaluate(task, data, model, quiet=quiet)
     if as_json:
         click.echo(json.dumps(scores))
     elif quiet:
@@ -137,7 +137,7 @@ def predict_cmd(task: str | None, all_tasks: bool, data: str, model: str, split:
         from zhnlp.clue.submission import predict_all
 
         out = out or "submit.zip"
-        done = predict_all(data, model, out, split)
+        done = predict_all(data, model, out, split, quiet=quiet)
         if not quiet:
             for name, file, lines in done:
                 click.echo(f"{name:10s} {file:26s} {lines} lines", err=True)
@@ -145,6 +145,6 @@ def predict_cmd(task: str | None, all_tasks: bool, data: str, model: str, split:
         return
     from zhnlp.clue.finetune import predict
 
-    path = predict(task, data, model, out or ".", split)
+    path = predict(task, data, model, out or ".", split, quiet=quiet)
     if not quiet:
         click.echo(path)

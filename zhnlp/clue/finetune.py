@@ -153,15 +153,16 @@ def _compact(enc: Encoded) -> Encoded:
     return enc
 
 
-def run_model(model: torch.nn.Module, task: Task, enc: Encoded,
-              batch_size: int = 64) -> dict[str, np.ndarray]:
+def run_model(model: torch.nn.Module, task: Task, enc: Encoded, batch_size: int = 64, *,
+              quiet: bool = True) -> dict[str, np.ndarray]:
     """The task's outputs for every row of ``enc``, in order (per-token outputs padded back to
     the full width with a very low logit)."""
     model.eval()
     device = next(model.parameters()).device
     width = enc.inputs["input_ids"].shape[-1]
     parts: dict[str, list[np.ndarray]] = {k: [] for k in task.outputs}
-    with torch.no_grad(), autocast(device):
+    bar = progress_bar(len(enc), desc="predicting", unit="input", quiet=quiet)
+    with torch.no_grad(), autocast(device), bar:
         for start in range(0, len(enc), batch_size):
             rows = torch.arange(start, min(start + batch_size, len(enc)))
             out = model(**batch_of(enc, rows, targets=False, device=device))
@@ -173,13 +174,15 @@ def run_model(model: torch.nn.Module, task: Task, enc: Encoded,
                     pad[1] = (0, width - value.shape[1])
                     value = np.pad(value, pad, constant_values=PAD_LOGIT)
                 parts[k].append(value)
+            bar.update(len(rows))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def _predict(model: torch.nn.Module, task: Task, tokenizer: Any, examples: list[Any],
-             labels: list[str], max_len: int, enc: Encoded | None = None) -> list[Any]:
+             labels: list[str], max_len: int, enc: Encoded | None = None, *,
+             quiet: bool = True) -> list[Any]:
     enc = enc if enc is not None else task.encode(tokenizer, examples, labels, max_len)
-    return task.decode(run_model(model, task, enc), enc, examples, labels)
+    return task.decode(run_model(model, task, enc, quiet=quiet), enc, examples, labels)
 
 
 def _save(model: torch.nn.Module, tokenizer: Any, task: Task, cfg: FinetuneConfig,
@@ -290,7 +293,7 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
             run["train_seen"] += len(train)
             started = time.perf_counter()
             scores = task.score(_predict(model, task, tokenizer, dev, labels, cfg.max_len,
-                                         dev_enc), dev)
+                                         dev_enc, quiet=quiet), dev)
             run["eval_seconds"] += time.perf_counter() - started
             run["dev_seen"] += len(dev)
             seed_state["curve"].append(scores)
@@ -383,19 +386,20 @@ def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
     return task, labels, examples, model, tokenizer, int(saved.get("max_len", 128))
 
 
-def evaluate(task_name: str, data: str, model_dir: str) -> dict[str, float]:
+def evaluate(task_name: str, data: str, model_dir: str, *,
+             quiet: bool = True) -> dict[str, float]:
     """The task's scores of a fine-tuned checkpoint on the dev split."""
     task, labels, dev, model, tokenizer, max_len = load_finetuned(task_name, data, model_dir,
                                                                   "dev", labelled=True)
-    return task.score(_predict(model, task, tokenizer, dev, labels, max_len), dev)
+    return task.score(_predict(model, task, tokenizer, dev, labels, max_len, quiet=quiet), dev)
 
 
 def predict(task_name: str, data: str, model_dir: str, out_dir: str,
-            split: str = "test") -> str:
+            split: str = "test", *, quiet: bool = True) -> str:
     """Write the task's submission file for ``split`` in ``out_dir``; returns its path."""
     task, labels, examples, model, tokenizer, max_len = load_finetuned(
         task_name, data, model_dir, split, labelled=False)
-    predicted = _predict(model, task, tokenizer, examples, labels, max_len)
+    predicted = _predict(model, task, tokenizer, examples, labels, max_len, quiet=quiet)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, task.submission_name(data))
     with atomic_write(path, "w", encoding="utf-8") as handle:

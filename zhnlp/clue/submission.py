@@ -20,8 +20,8 @@ def checkpoint_of(model_root: str, task: str) -> str | None:
     return None
 
 
-def predict_all(data_root: str, model_root: str, out_zip: str, split: str = "test",
-                ) -> list[tuple[str, str, int]]:
+def predict_all(data_root: str, model_root: str, out_zip: str, split: str = "test", *,
+                quiet: bool = True) -> list[tuple[str, str, int]]:
     """Predict every task that has data in ``DATA/<task>`` and a checkpoint under
     ``MODELS/<task>``; write the files into ``out_zip`` (atomically).  Returns
     (task, file name, lines) for each task included."""
@@ -33,7 +33,7 @@ def predict_all(data_root: str, model_root: str, out_zip: str, split: str = "tes
             data, model = os.path.join(data_root, task), checkpoint_of(model_root, task)
             if not os.path.isdir(data) or model is None:
                 continue
-            path = predict(task, data, model, tmp, split)
+            path = predict(task, data, model, tmp, split, quiet=quiet)
             with open(path, encoding="utf-8") as handle:
                 done.append((task, os.path.basename(path), sum(1 for _ in handle)))
         if not done:
