@@ -41,7 +41,8 @@ def segment(corpus: tuple[str, ...], lexicon_path: str | None, backend: str, no_
     segmenter = Segmenter(backend, lexicon, hmm=not no_hmm)
     lines = (line for chunk in itertools.chain.from_iterable(
         iter_text(p, encoding, quiet=quiet) for p in corpus) for line in chunk.splitlines())
-    # Cut everything before writing: a bad byte late in the input leaves no partial output.
-    cut = list(segmenter.cut_lines(lines, workers=workers))
+    # Streamed: -o is a temporary file renamed into place only at the end, so a bad byte late
+    # in the input leaves no partial output there (stdout gets the lines cut before it).
     with output(out) as handle:
-        handle.writelines(sep.join(words) + "\n" for words in cut)
+        handle.writelines(sep.join(words) + "\n"
+                          for words in segmenter.cut_lines(lines, workers=workers))

@@ -88,3 +88,15 @@ def test_cli_segments_with_a_lexicon(mined, pku_lines, tmp_path):
     assert res.returncode == 1 and res.stderr.decode().startswith("error: ")
     assert re.search(r"pku.txt:4: a \d+-character word: is this a lexicon\?\n$",
                      res.stderr.decode())
+
+
+def test_cli_streams_and_leaves_no_partial_output_on_late_bad_input(pku_lines, tmp_path):
+    corpus = tmp_path / "pku.txt"
+    corpus.write_bytes(("\n".join(pku_lines) + "\n").encode("utf-8") + b"\xff\xfe bad\n")
+    out = tmp_path / "seg.txt"
+    out.write_text("an earlier result\n", encoding="utf-8")
+    res = zhnlp("segment", str(corpus), "-o", str(out), "-q", "--backend", "rjieba", text=True)
+    assert res.returncode == 1
+    assert f"pku.txt:{len(pku_lines) + 1}" in res.stderr and "not valid utf-8" in res.stderr
+    assert out.read_text(encoding="utf-8") == "an earlier result\n"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pku.txt", "seg.txt"]  # no temp left
