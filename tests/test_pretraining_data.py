@@ -138,6 +138,11 @@ def test_other_settings_or_tokenizer_are_refused(corpus, tokdir, shards, tmp_pat
     shard.write_bytes(bytes(raw))
     with pytest.raises(InputError, match="corrupt shard"):
         PretrainingShards(str(corrupt))
+    PretrainingShards(str(corrupt), verify=False)  # a flipped byte keeps the shape
+    shard.write_bytes(bytes(raw[:len(raw) // 2]))  # a half-written shard does not
+    for verify in (True, False):
+        with pytest.raises(InputError, match="corrupt shard|truncated shard"):
+            PretrainingShards(str(corrupt), verify=verify)
     with pytest.raises(InputError, match="no manifest.json"):
         PretrainingShards(str(tmp_path))
 

@@ -160,7 +160,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     """Pretrain; returns the logged metrics (rank 0's view, also in ``metrics.csv``)."""
     rank, world, local_rank = _distributed()
     device = pick_device(cfg.device, local_rank)
-    shards = PretrainingShards(cfg.data)
+    # shapes only: a sha256 of every shard at each start (and on every rank) would read the
+    # whole data set again; `zhnlp prepare` run again verifies and rebuilds damaged shards
+    shards = PretrainingShards(cfg.data, verify=False)
     tokdir = os.path.join(cfg.data, "tokenizer")
     from tokenizers import Tokenizer
 

@@ -373,6 +373,8 @@ class PretrainingShards:
 
     Indexing gives a ``(3, max_len)`` array (token ids, word ids, segment ids); the shards
     are memory-mapped, so random access across shards is cheap and memory stays small.
+    Every shard's shape is checked against the manifest (a half-written one is refused);
+    ``verify`` also compares each shard's sha256, a full read of the data.
     """
 
     def __init__(self, directory: str, *, tokenizer: str | None = None,
@@ -394,7 +396,10 @@ class PretrainingShards:
                 raise InputError(shard, "missing shard listed in the manifest")
             if verify and sha256_file(shard) != entry["sha256"]:
                 raise InputError(shard, "corrupt shard (checksum differs from the manifest)")
-            array = np.load(shard, mmap_mode="r")
+            try:
+                array = np.load(shard, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise InputError(shard, f"unreadable or truncated shard ({exc})") from None
             if array.ndim != 3 or array.shape[1:] != (3, self.max_len) or \
                     array.shape[0] != entry["sequences"]:
                 raise InputError(shard, f"shard of shape {array.shape} does not fit the manifest")
