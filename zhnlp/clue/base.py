@@ -116,9 +116,14 @@ class Task:
 
     def load(self, data: str, split: str, labels: list[str], *, labelled: bool = True,
              ) -> list[Any]:
-        """The examples of ``split`` (all its files, in order)."""
-        return [e for path in self.find(data, split)
-                for e in self.read(path, labels, labelled=labelled)]
+        """The examples of ``split`` (all its files, in order); a file with none is an error."""
+        out: list[Any] = []
+        for path in self.find(data, split):
+            examples = self.read(path, labels, labelled=labelled)
+            if not examples:
+                raise InputError(path, "no examples")
+            out += examples
+        return out
 
     def submission_name(self, data: str) -> str:
         """FewCLUE's name when ``data`` holds FewCLUE's splits, else CLUE 1.1's."""

@@ -74,8 +74,6 @@ class C3(MultipleChoiceTask):
                                          f"options {', '.join(options)}", near)
                     answer = options.index(q["answer"])
                 out.append(Question(context, question, options, answer, q.get("id", len(out))))
-        if not out:
-            raise InputError(path, "no questions")
         return out
 
     def texts(self, examples: Sequence[Question]) -> Iterator[str]:

@@ -19,7 +19,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, get, json_lines
+from zhnlp.clue.base import Encoded, get, json_document, json_lines
 from zhnlp.clue.choice import MultipleChoiceTask
 from zhnlp.errors import InputError
 
@@ -97,8 +97,6 @@ class Chid(MultipleChoiceTask):
                                              line=lineno)
                         answer = int(answers[tag])
                     out.append(Blank(left, right, candidates, answer, tag, lineno))
-        if not out:
-            raise InputError(path, "no blanks")
         return out
 
     def texts(self, examples: Sequence[Blank]) -> Iterator[str]:
@@ -144,11 +142,7 @@ def _answer_file(path: str) -> dict[str, int]:
     answers = stem + "_answer" + ext
     if not os.path.exists(answers):
         raise InputError(path, f"CLUE-layout CHID needs its answers in {answers}")
-    with open(answers, encoding="utf-8") as handle:
-        try:
-            data = json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise InputError(answers, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+    data = json_document(answers)
     if not isinstance(data, dict):
         raise InputError(answers, "not a {\"#idiom...#\": index} object")
     return data

@@ -107,8 +107,6 @@ class ClassificationTask(Task):
                     raise InputError(path, f"unknown label {label!r} (known: "
                                      f"{', '.join(labels)})", line=lineno)
             out.append(Example(a, b, label, ident))
-        if not out:
-            raise InputError(path, "no examples")
         return out
 
     def texts(self, examples: Sequence[Example]) -> Iterator[str]:

@@ -116,8 +116,6 @@ class ClueNer(Task):
             if labelled:
                 found = entities_checked(get(obj, "label", path, lineno), text, path, lineno)
             out.append(Sentence(text, found, obj.get("id", lineno - 1)))
-        if not out:
-            raise InputError(path, "no examples")
         return out
 
     def texts(self, examples: Sequence[Sentence]) -> Iterator[str]:

@@ -18,7 +18,6 @@ import numpy as np
 
 from zhnlp.clue.base import Encoded, Task, error_near, get, json_document
 from zhnlp.clue.scoring import CMRC_PUNCT, cmrc_em, cmrc_f1
-from zhnlp.errors import InputError
 
 
 class Question(NamedTuple):
@@ -72,7 +71,6 @@ class Cmrc2018(Task):
 
     def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Question]:
         doc = json_document(path)
-
         out = []
         for article in get(doc, "data", path, 1):
             for para in article.get("paragraphs", []) if isinstance(article, dict) else []:
@@ -92,11 +90,9 @@ class Cmrc2018(Task):
                             first = int(qa["answers"][0]["answer_start"])
                         except (KeyError, TypeError, ValueError, IndexError):
                             raise error_near(path, f"{qid}: answers must be [{{\"text\": ..., "
-                                       "\"answer_start\": ...}]", f'"{qid}"') from None
+                                             "\"answer_start\": ...}]", f'"{qid}"') from None
                         start = answer_start(context, answers[0], first)
                     out.append(Question(context, str(qa["question"]), answers, start, qid))
-        if not out:
-            raise InputError(path, "no questions")
         return out
 
     def texts(self, examples: Sequence[Question]) -> Iterator[str]:
