@@ -55,3 +55,13 @@ def eprstmt_sentences() -> list[str]:
 @pytest.fixture(scope="session")
 def bert_vocab() -> Path:
     return need(DATA / "vocab" / "bert-chinese-vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def tokdir(bert_vocab: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Chinese BERT's real vocabulary as a tokenizer directory (what build-vocab --vocab makes)."""
+    from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
+
+    path = tmp_path_factory.mktemp("tok") / "tok"
+    save_tokenizer(tokenizer_from_vocab(str(bert_vocab)), str(path))
+    return str(path)

@@ -21,21 +21,20 @@ from zhnlp.errors import InputError
 
 
 @pytest.fixture(scope="module")
-def bert_tokenizer(tmp_path_factory):
+def bert_tokenizer(tokdir):
     from transformers import AutoTokenizer
 
-    from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
-
-    out = tmp_path_factory.mktemp("tok")
-    save_tokenizer(tokenizer_from_vocab(str(need(DATA / "vocab" / "bert-chinese-vocab.txt"))),
-                   str(out))
-    return AutoTokenizer.from_pretrained(str(out))
+    return AutoTokenizer.from_pretrained(tokdir)
 
 
 def one_hot(index: np.ndarray, width: int) -> np.ndarray:
-    out = np.full((len(index), width), -5.0)
-    out[np.arange(len(index)), index] = 5.0
-    return out
+    """Logits that pick ``index`` along a last axis of ``width`` (any leading shape)."""
+    return np.where(index[..., None] == np.arange(width), 5.0, -5.0)
+
+
+def gold_tag_logits(enc, labels: list[str]) -> dict[str, np.ndarray]:
+    """CLUENER outputs that tag every character as its gold tag says."""
+    return {"logits": one_hot(enc.targets["labels"].numpy(), len(labels))}
 
 
 # ---------------------------------------------------------------- CLUENER
@@ -47,9 +46,7 @@ def test_cluener_gold_tags_decode_back_to_the_gold_entities(bert_tokenizer):
     dev = task.load(str(folder), "dev", labels)
     assert len(dev) == 1343 and len(labels) == 21
     enc = task.encode(bert_tokenizer, dev, labels, 128)
-    y = enc.targets["labels"].numpy()
-    logits = np.where(y[..., None] == np.arange(len(labels)), 5.0, -5.0)
-    predicted = task.decode({"logits": logits}, enc, dev, labels)
+    predicted = task.decode(gold_tag_logits(enc, labels), enc, dev, labels)
     scores = task.score(predicted, dev)
     gold = sum(len(e.entities) for e in dev)
     dropped = sum(bio_tags(len(e.text), sorted(e.entities))[1] for e in dev)
@@ -67,13 +64,9 @@ def test_cluener_bridges_untokenised_characters_and_cuts_at_truncation(bert_toke
 
     e = Sentence(text, frozenset({("name", 0, 3), ("address", 16, 17)}), 0)
     enc = task.encode(bert_tokenizer, [e], labels, 128)
-    y = enc.targets["labels"].numpy()
-    logits = np.where(y[..., None] == np.arange(len(labels)), 5.0, -5.0)
-    assert task.decode({"logits": logits}, enc, [e], labels) == [set(e.entities)]
+    assert task.decode(gold_tag_logits(enc, labels), enc, [e], labels) == [set(e.entities)]
     short = task.encode(bert_tokenizer, [e], labels, 12)  # the address is cut off
-    y = short.targets["labels"].numpy()
-    logits = np.where(y[..., None] == np.arange(len(labels)), 5.0, -5.0)
-    assert task.decode({"logits": logits}, short, [e], labels) == [{("name", 0, 3)}]
+    assert task.decode(gold_tag_logits(short, labels), short, [e], labels) == [{("name", 0, 3)}]
     assert spans_of(["I-name", "B-name", "I-name", "I-address", "O"]) == {("name", 1, 2)}
 
 

@@ -8,14 +8,12 @@ import torch
 
 from zhnlp.masking import budget, mask_batch
 from zhnlp.pretraining_data import PrepareConfig, PretrainingShards, prepare
-from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
 
 
 @pytest.fixture(scope="module")
-def batch(bert_vocab, eprstmt_sentences, tmp_path_factory):
+def batch(tokdir, eprstmt_sentences, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("m")
-    save_tokenizer(tokenizer_from_vocab(str(bert_vocab)), str(tmp / "tok"))
-    prepare(eprstmt_sentences[:800], str(tmp / "tok"), str(tmp / "s"),
+    prepare(eprstmt_sentences[:800], tokdir, str(tmp / "s"),
             config=PrepareConfig(backend="rjieba", max_len=96))
     data = PretrainingShards(str(tmp / "s"))
     rows = torch.from_numpy(np.stack([data[i] for i in range(len(data))])).long()

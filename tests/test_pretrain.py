@@ -12,14 +12,12 @@ from zhnlp.loader import MaskingCollator
 from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
 from zhnlp.pretrain import TrainConfig, train
 from zhnlp.pretraining_data import PrepareConfig, PretrainingShards, prepare
-from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
 
 
 @pytest.fixture(scope="module")
-def shards(bert_vocab, eprstmt_sentences, tmp_path_factory):
+def shards(tokdir, eprstmt_sentences, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pt")
-    save_tokenizer(tokenizer_from_vocab(str(bert_vocab)), str(tmp / "tok"))
-    prepare(eprstmt_sentences[:1200], str(tmp / "tok"), str(tmp / "shards"),
+    prepare(eprstmt_sentences[:1200], tokdir, str(tmp / "shards"),
             config=PrepareConfig(backend="rjieba", max_len=64))
     return str(tmp / "shards")
 

@@ -19,14 +19,7 @@ from zhnlp.pretraining_data import (
     sentences,
 )
 from zhnlp.segment import Segmenter
-from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
-
-
-@pytest.fixture(scope="module")
-def tokdir(bert_vocab, tmp_path_factory):
-    path = tmp_path_factory.mktemp("tok") / "tok"
-    save_tokenizer(tokenizer_from_vocab(str(bert_vocab)), str(path))
-    return str(path)
+from zhnlp.vocab import save_tokenizer
 
 
 @pytest.fixture(scope="module")
