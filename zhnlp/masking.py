@@ -1,12 +1,13 @@
 """Masking for pretraining: single tokens, whole words, or spans, vectorised over a batch.
 
-Every sequence gets exactly ``round(rate * n)`` masked tokens (at least 1), ``n`` being its
-real tokens (special tokens and padding never count and are never masked):
+Every sequence gets ``round(rate * n)`` masked tokens (at least 1), ``n`` being its real
+tokens (special tokens and padding never count and are never masked):
 
 - ``char``: tokens drawn at random;
 - ``wwm``: whole words (the word ids of the shards) drawn in random order, each taken if
-  it fits in what is left of the budget, so that words are masked whole and the count is
-  exact (single-token words fill what longer ones leave);
+  it fits in what is left of the budget, so that words are masked whole; single-token words
+  fill what longer ones leave, so the count is exact unless only longer words remain (then
+  it stays below, never above: exact in over 97% of real sequences);
 - ``span``: spans of geometric length (p = 0.2, at most 10 tokens, as SpanBERT), placed at
   random starts, trimmed to the budget.
 

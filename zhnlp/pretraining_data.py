@@ -295,7 +295,7 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
                              "lexicon; use another --out or delete it")
         done = {s["name"]: s for s in old["shards"]
                 if _intact(os.path.join(out_dir, s["name"]), s)}
-    _keep_tokenizer(tokdir, out_dir)
+    _keep_tokenizer(tokdir, out_dir, settings["tokenizer_sha256"])
     shards: list[dict[str, object]] = []
     blocks = enumerate(chunked(documents(lines, config.docs), config.docs_per_shard))
 
@@ -339,12 +339,13 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
     return manifest
 
 
-def _keep_tokenizer(tokdir: str, out_dir: str) -> None:
-    """A copy of the tokenizer beside the shards, so that they travel with what reads them."""
+def _keep_tokenizer(tokdir: str, out_dir: str, sha256: str) -> None:
+    """A copy of the tokenizer (whose tokenizer.json has ``sha256``) beside the shards, so that
+    they travel with what reads them."""
     target = os.path.join(out_dir, "tokenizer")
-    if os.path.exists(os.path.join(target, "tokenizer.json")):
-        if tokenizer_hash(target) == tokenizer_hash(tokdir):
-            return
+    if os.path.exists(os.path.join(target, "tokenizer.json")) and \
+            tokenizer_hash(target) == sha256:
+        return
     with atomic_dir(target) as tmp:
         for name in os.listdir(tokdir):
             if os.path.isfile(os.path.join(tokdir, name)):
