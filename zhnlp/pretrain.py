@@ -225,7 +225,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
 
         # purge_step drops the events a killed run logged past its last checkpoint
         board = SummaryWriter(str(out / "tensorboard"), purge_step=step + 1 if resume else None)
-    window: dict[str, float] = {}
+    window: dict[str, float | torch.Tensor] = {}
     started = time.perf_counter()
     bar = progress_bar(cfg.max_steps, desc="pretraining", unit="step",
                        quiet=quiet or rank != 0)
@@ -237,11 +237,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         lr = lr_at(step, cfg.learning_rate(), cfg.warmup(), cfg.max_steps)
         for group in opt.param_groups:
             group["lr"] = lr
-        micro_batches = [{k: v.to(device) for k, v in batches.next().items()}
-                         for _ in range(accum)]
+        micro_batches = [batches.next() for _ in range(accum)]
+        # counted on the CPU, before the batches go to the device: no device sync for them
         local = [sum(float((b["labels"] != -100).sum()) for b in micro_batches),
                  sum(float(b["attention_mask"].sum()) for b in micro_batches),
                  float(sum(b["input_ids"].shape[0] for b in micro_batches))]
+        micro_batches = [{k: v.to(device) for k, v in b.items()} for b in micro_batches]
         masked, real, seqs = _all_sum(local, device)
         counts = {"masked": masked, "real": real, "sequences": seqs}
         for i, batch in enumerate(micro_batches):
@@ -252,8 +253,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
                     # DDP averages gradients over ranks; the counts are global already
                     loss = raw.loss(sums, counts) * world
                 loss.backward()
+            # kept on the device (float64, as Python floats would add) until the next log line:
+            # a float() per sum would make the host wait for the device at every micro-batch
             for key, value in sums.items():
-                window[key] = window.get(key, 0.0) + float(value.detach())
+                window[key] = window.get(key, 0.0) + value.detach().double()
         if cfg.clip:
             torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.clip)
         opt.step()
@@ -285,8 +288,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     return logged
 
 
-def _metrics(window: dict[str, float], device: torch.device, step: int, lr: float,
-             raw: ElectraPretrainingModel, seconds: float) -> dict[str, float]:
+def _metrics(window: dict[str, float | torch.Tensor], device: torch.device, step: int,
+             lr: float, raw: ElectraPretrainingModel, seconds: float) -> dict[str, float]:
+    window = {k: float(v) for k, v in window.items()}
     keys = sorted(window)
     # the counts n_* are global already; the sums are this rank's
     values = dict(zip(keys, _all_sum([window[k] for k in keys], device)))
