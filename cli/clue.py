@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import zipfile
 
 import click
 
 from zhnlp.clue import TASK_NAMES
+from zhnlp.errors import ZhnlpError
+from zhnlp.outputs import claim
 
 DATA = click.option("--data", required=True, metavar="DIR",
                     help="The task's files under CLUE's names (train.json, dev.json, test.json; "
@@ -31,8 +35,9 @@ def _fmt(scores: dict[str, float]) -> str:
               help="Run directory: best/ (the best dev checkpoint), results.json, curve.png.")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=1e-4, show_default=True, type=float)
-@click.option("--layer-decay", default=0.8, show_default=True, type=float,
+@click.option("--lr", default=1e-4, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--layer-decay", default=0.8, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True),
               help="Layer-wise learning-rate decay (1: none).")
 @click.option("--max-len", default=128, show_default=True, type=click.IntRange(16, 512),
               help="Tokens per model input (CMRC: per window).")
@@ -46,10 +51,11 @@ def _fmt(scores: dict[str, float]) -> str:
 @click.option("--crf", is_flag=True, help="CLUENER: a CRF over the character tags.")
 @click.option("--device", default="auto", show_default=True,
               help="auto (the GPU when there is one, bf16 where it has it), cpu, cuda, cuda:1.")
+@click.option("--force", is_flag=True, help="Replace a finished run in OUT (its best/ too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_size: int,
                  lr: float, layer_decay: float, max_len: int, patience: int, seeds: str,
-                 doc_stride: int, max_answer_len: int, crf: bool, device: str,
+                 doc_stride: int, max_answer_len: int, crf: bool, device: str, force: bool,
                  quiet: bool) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
@@ -66,12 +72,13 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
         raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers",
                                  param_hint="--seeds") from None
     options = {"doc_stride": doc_stride, "max_answer_len": max_answer_len, "crf": crf}
-    results = finetune(FinetuneConfig(task=task, data=data, model=model, out=out,
-                                      epochs=epochs, batch_size=batch_size, lr=lr,
-                                      layer_decay=layer_decay, max_len=max_len,
-                                      patience=patience, seeds=seed_list, device=device,
-                                      options=options),
-                       quiet=quiet)
+    with claim(out, [data, model if os.path.isdir(model) else None], folder=True):
+        results = finetune(FinetuneConfig(task=task, data=data, model=model, out=out,
+                                          epochs=epochs, batch_size=batch_size, lr=lr,
+                                          layer_decay=layer_decay, max_len=max_len,
+                                          patience=patience, seeds=seed_list, device=device,
+                                          options=options),
+                           quiet=quiet, force=force)
     if not quiet:
         metric = results["metric"]
         speed = results["throughput"]
@@ -137,14 +144,21 @@ def predict_cmd(task: str | None, all_tasks: bool, data: str, model: str, split:
         from zhnlp.clue.submission import predict_all
 
         out = out or "submit.zip"
-        done = predict_all(data, model, out, split, quiet=quiet)
+        if os.path.isfile(out) and not zipfile.is_zipfile(out):
+            raise ZhnlpError(f"{out}: exists and is not a zip file; choose another --out")
+        with claim(out, [data, model]):
+            done = predict_all(data, model, out, split, quiet=quiet)
         if not quiet:
             for name, file, lines in done:
                 click.echo(f"{name:10s} {file:26s} {lines} lines", err=True)
             click.echo(out)
         return
+    from zhnlp.clue import get_task
     from zhnlp.clue.finetune import predict
 
-    path = predict(task, data, model, out or ".", split, quiet=quiet)
+    if out is not None and os.path.isfile(out):
+        raise ZhnlpError(f"{out}: is a file; --out is the folder for the submission file")
+    with claim(os.path.join(out or ".", get_task(task).submission_name(data)), [data, model]):
+        path = predict(task, data, model, out or ".", split, quiet=quiet)
     if not quiet:
         click.echo(path)

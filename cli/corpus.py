@@ -7,7 +7,8 @@ import shutil
 import click
 from zhnlp.cli.output import output
 
-from zhnlp.corpus import catalogue, get
+from zhnlp.corpus import cache_path, catalogue, get
+from zhnlp.outputs import claim
 
 
 @click.group()
@@ -48,9 +49,10 @@ def get_corpus(name: str, out: str | None, force: bool, quiet: bool) -> None:
     Example:
       zhnlp discover-words "$(zhnlp corpus get reviews)" --top 50
     """
-    path = get(name, quiet=quiet, force=force)
     if out is None:
-        click.echo(str(path))
+        click.echo(str(get(name, quiet=quiet, force=force)))
         return
-    with open(path, encoding="utf-8") as src, output(out) as dst:
-        shutil.copyfileobj(src, dst)
+    with claim(out, [str(cache_path(name))]):
+        path = get(name, quiet=quiet, force=force)
+        with open(path, encoding="utf-8") as src, output(out) as dst:
+            shutil.copyfileobj(src, dst)

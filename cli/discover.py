@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import click
@@ -10,6 +11,7 @@ from zhnlp.cli.output import output
 from zhnlp.discovery import FORMATS, NewWordMiner, NgramCounts, Rules, write_words
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import check_encoding, iter_text
+from zhnlp.outputs import claim, need_folder
 
 
 @click.command("discover-words")
@@ -74,6 +76,25 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int, max_l
     if not corpus and not count_files:
         raise click.UsageError("give at least one CORPUS file or --counts FILE")
     encoding = check_encoding(encoding)
+    need_folder(rules_dir, "--rules-dir")
+    need_folder(tmp_dir, "--tmp-dir")
+    if out and save_counts and out == save_counts:
+        raise ZhnlpError(f"{out}: given as both -o and --save-counts")
+    inputs = [*corpus, *count_files, base if base not in ("jieba", "none") else None]
+    with contextlib.ExitStack() as held:
+        held.enter_context(claim(out, inputs))
+        held.enter_context(claim(save_counts, inputs))
+        _discover(corpus, encoding, min_count, max_len, base, all_words, scorer, min_cohesion,
+                  min_entropy, fragment_share, no_rules, keep_compounds, rules_dir, fmt, top,
+                  out, workers, save_counts, count_files, tmp_dir, seed, quiet)
+
+
+def _discover(corpus: tuple[str, ...], encoding: str, min_count: int, max_len: int, base: str,
+              all_words: bool, scorer: str, min_cohesion: float, min_entropy: float,
+              fragment_share: float, no_rules: bool, keep_compounds: bool,
+              rules_dir: str | None, fmt: str, top: int | None, out: str | None, workers: int,
+              save_counts: str | None, count_files: tuple[str, ...], tmp_dir: str | None,
+              seed: int, quiet: bool) -> None:
     counts = [NgramCounts.load(path) for path in count_files]
     for path, c in zip(count_files, counts):
         if c.max_n < max_len + 1:

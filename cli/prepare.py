@@ -6,7 +6,9 @@ import itertools
 
 import click
 
+from zhnlp.errors import ZhnlpError
 from zhnlp.io import check_encoding, iter_text, sha256_file
+from zhnlp.outputs import claim, same_path
 from zhnlp.pretraining_data import PrepareConfig, prepare
 from zhnlp.segment import BACKENDS, read_lexicon
 
@@ -46,14 +48,18 @@ def prepare_cmd(corpus: tuple[str, ...], tokenizer: str, lexicon_path: str | Non
       zhnlp prepare news.txt --tokenizer tok/ --lexicon new.tsv --docs blank -o shards/
     """
     encoding = check_encoding(encoding)
-    lexicon = read_lexicon(lexicon_path) if lexicon_path else None
-    lines = (line for chunk in itertools.chain.from_iterable(
-        iter_text(p, encoding, quiet=True) for p in corpus) for line in chunk.split("\n"))
+    if same_path(tokenizer, out):
+        raise ZhnlpError(f"{out}: is the --tokenizer folder; choose another output folder")
     config = PrepareConfig(max_len=max_len, docs=docs, docs_per_shard=docs_per_shard,
                            backend=backend, seed=seed, pack=pack)
-    manifest = prepare(lines, tokenizer, out, lexicon=lexicon,
-                       lexicon_hash=sha256_file(lexicon_path) if lexicon_path else None,
-                       config=config, workers=workers, quiet=quiet)
+    with claim(out, [*corpus, lexicon_path], folder=True):
+        lexicon = read_lexicon(lexicon_path) if lexicon_path else None
+        lines = (line for chunk in itertools.chain.from_iterable(
+            iter_text(p, encoding, quiet=True, whole_lines=True) for p in corpus)
+            for line in chunk.split("\n"))
+        manifest = prepare(lines, tokenizer, out, lexicon=lexicon,
+                           lexicon_hash=sha256_file(lexicon_path) if lexicon_path else None,
+                           config=config, workers=workers, quiet=quiet)
     if not quiet:
         words, tokens = int(manifest["words"]), int(manifest["word_tokens"])
         fill = int(manifest["tokens"]) / max(int(manifest["sequences"]) * max_len, 1)
@@ -62,3 +68,9 @@ def prepare_cmd(corpus: tuple[str, ...], tokenizer: str, lexicon_path: str | Non
                    f"{tokens / max(words, 1):.2f} "
                    f"tokens per word, {manifest['unaligned_tokens']:,} tokens off word "
                    "boundaries", err=True)
+        cut = int(manifest["cut_tokens"])
+        if cut:
+            share = cut / (cut + int(manifest["tokens"]))
+            click.echo(f"{cut:,} tokens ({share:.1%}) did not fit a sequence of --max-len "
+                       f"{max_len} and were cut (as ELECTRA's builder does; --pack full cuts only "
+                       "sentences longer than a sequence)", err=True)

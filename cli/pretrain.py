@@ -12,6 +12,7 @@ import click
 
 from zhnlp.io import atomic_write
 from zhnlp.model_sizes import OBJECTIVES, SHARING
+from zhnlp.outputs import claim
 
 
 @click.command("pretrain")
@@ -26,14 +27,16 @@ from zhnlp.model_sizes import OBJECTIVES, SHARING
               help="Sequences per optimizer step, all ranks together.")
 @click.option("--micro-batch", default=None, type=click.IntRange(1),
               help="Sequences per forward pass per rank (accumulation makes up the rest).")
-@click.option("--lr", default=None, type=float, help="Peak learning rate (small: 5e-4).")
+@click.option("--lr", default=None, type=click.FloatRange(0, min_open=True),
+              help="Peak learning rate (small: 5e-4).")
 @click.option("--warmup-steps", default=None, type=click.IntRange(0))
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="electra", show_default=True)
-@click.option("--rtd-weight", default=50.0, show_default=True, type=float)
-@click.option("--generator-fraction", default=0.25, show_default=True, type=float)
+@click.option("--rtd-weight", default=50.0, show_default=True, type=click.FloatRange(0))
+@click.option("--generator-fraction", default=0.25, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True))
 @click.option("--layer-sharing", type=click.Choice(SHARING), default="none", show_default=True,
               help="ALBERT's cross-layer parameter sharing.")
-@click.option("--sop-weight", default=0.0, show_default=True, type=float,
+@click.option("--sop-weight", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Weight of ALBERT's sentence-order prediction loss (0: off).")
 @click.option("--dropout", default=0.1, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--masking", type=click.Choice(["wwm", "char", "span"]), default="wwm",
@@ -76,7 +79,9 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
                       lr=lr, warmup_steps=warmup_steps, mask_strategy=masking,
                       save_every=save_every, log_every=log_every, stop_after=stop_after,
                       seed=seed, device=device)
-    rows = train(cfg, resume=resume, quiet=quiet)
+    # every rank checks the paths; rank 0 alone holds the lock of the run directory
+    with claim(out, [data], folder=True, lock=int(os.environ.get("RANK", 0)) == 0):
+        rows = train(cfg, resume=resume, quiet=quiet)
     if rows and not quiet and int(os.environ.get("RANK", 0)) == 0:
         last = rows[-1]
         click.echo(f"step {int(last['step'])}: loss {last['loss']:.3f}, generator accuracy "

@@ -8,6 +8,7 @@ import click
 from zhnlp.cli.output import output
 
 from zhnlp.io import check_encoding, iter_text
+from zhnlp.outputs import claim
 from zhnlp.segment import BACKENDS, Segmenter, read_lexicon
 
 
@@ -37,10 +38,17 @@ def segment(corpus: tuple[str, ...], lexicon_path: str | None, backend: str, no_
       zhnlp segment reviews.txt --lexicon new.tsv -o reviews.seg.txt
     """
     encoding = check_encoding(encoding)
+    with claim(out, [*corpus, lexicon_path]):
+        _segment(corpus, lexicon_path, backend, no_hmm, sep, encoding, workers, out, quiet)
+
+
+def _segment(corpus: tuple[str, ...], lexicon_path: str | None, backend: str, no_hmm: bool,
+             sep: str, encoding: str, workers: int, out: str | None, quiet: bool) -> None:
     lexicon = read_lexicon(lexicon_path) if lexicon_path else None
     segmenter = Segmenter(backend, lexicon, hmm=not no_hmm)
     lines = (line for chunk in itertools.chain.from_iterable(
-        iter_text(p, encoding, quiet=quiet) for p in corpus) for line in chunk.splitlines())
+        iter_text(p, encoding, quiet=quiet, whole_lines=True) for p in corpus)
+        for line in chunk.splitlines())
     # Streamed: -o is a temporary file renamed into place only at the end, so a bad byte late
     # in the input leaves no partial output there (stdout gets the lines cut before it).
     with output(out) as handle:

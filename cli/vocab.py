@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import click
 
+from zhnlp.errors import ZhnlpError
 from zhnlp.io import check_encoding, iter_text
+from zhnlp.outputs import claim
 from zhnlp.vocab import (
     BERT_CHINESE_SIZE,
     save_tokenizer,
@@ -38,7 +41,28 @@ def build_vocab(corpus: tuple[str, ...], out: str, vocab_file: str | None, size:
       zhnlp build-vocab reviews.txt -o tok/ --vocab ../shared/data/vocab/bert-chinese-vocab.txt
     """
     encoding = check_encoding(encoding)
+    _refuse_other_folder(out)
+    with claim(out, [*corpus, vocab_file], folder=True):
+        _build(corpus, out, vocab_file, size, encoding, quiet)
 
+
+# what save_tokenizer writes: a folder holding only these may be replaced by a new tokenizer
+TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "vocab.txt"}
+
+
+def _refuse_other_folder(out: str) -> None:
+    """--out is replaced whole: refuse a folder that holds anything but a tokenizer."""
+    if not os.path.isdir(out):
+        return
+    other = sorted(set(os.listdir(out)) - TOKENIZER_FILES)
+    if other:
+        raise ZhnlpError(f"{out}: holds other files than a tokenizer ({', '.join(other[:5])}"
+                         f"{', ...' if len(other) > 5 else ''}); choose an empty or new folder")
+
+
+def _build(corpus: tuple[str, ...], out: str, vocab_file: str | None, size: int,
+           encoding: str, quiet: bool) -> None:
     def lines() -> itertools.chain[str]:
         return itertools.chain.from_iterable(
             chunk.splitlines() for p in corpus for chunk in iter_text(p, encoding, quiet=quiet))

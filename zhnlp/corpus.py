@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_write, sha256_file
+from zhnlp.outputs import scratch_dir
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,27 @@ def download(spec: CorpusSpec, directory: Path, *, quiet: bool = True) -> Path:
     return target
 
 
+def cache_path(name: str) -> Path:
+    """Where the text of corpus ``name`` is kept once fetched."""
+    return cache_dir() / f"{spec_of(name).name}.txt"
+
+
 def get(name: str, *, quiet: bool = True, force: bool = False) -> Path:
-    """Path of the plain-text corpus ``name``, fetching and preparing it on first use."""
+    """Path of the plain-text corpus ``name``, fetching and preparing it on first use.
+
+    Two processes fetching at once both finish; the cached file is one of their (identical)
+    results, never a mix.
+    """
     spec = spec_of(name)
-    out = cache_dir() / f"{name}.txt"
+    out = cache_path(name)
     if out.exists() and not force:
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZhnlpError(f"{out.parent}: cannot create the corpus cache ({exc.strerror}); "
+                         "set ZHNLP_CACHE to a writable folder") from None
+    with scratch_dir("corpus", str(out.parent)) as tmp:
         release = download(spec, Path(tmp), quiet=quiet)
         with atomic_write(str(out), "w", encoding="utf-8") as handle:
             for line in spec.extract(release):

@@ -15,9 +15,13 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from zhnlp.errors import InputError, ZhnlpError
+from zhnlp.outputs import TMP_SUFFIX
 from zhnlp.progress import progress_bar
 
 CHUNK_BYTES = 1 << 22
+# The most of one line held in memory.  Longer lines are cut at a character boundary when
+# the reader does not need whole lines (counting n-grams or characters), refused otherwise.
+LONG_LINE = 1 << 24
 
 
 def check_encoding(encoding: str) -> str:
@@ -68,12 +72,27 @@ def _read_blocks(stream: IO[bytes], path: str) -> Iterator[bytes]:
         raise InputError(path, f"cannot decompress: {exc}") from None
 
 
-def iter_text(path: str, encoding: str = "utf-8", *, quiet: bool = True) -> Iterator[str]:
+def _char_cut(data: bytes, encoding: str) -> int:
+    """A position in ``data`` where no character is split (0 if there is none)."""
+    if encoding == "utf-8":  # before the last byte that is not a continuation byte
+        for i in range(len(data) - 1, max(len(data) - 8, 0), -1):
+            if not 0x80 <= data[i] <= 0xBF:
+                return i
+        return 0
+    # ASCII bytes below "0" are never part of a multi-byte character in GB18030, GBK, Big5
+    # and the other ASCII-compatible codecs (GB18030's four-byte forms use the digits)
+    return max(data.rfind(bytes([b])) for b in range(0x30)) + 1
+
+
+def iter_text(path: str, encoding: str = "utf-8", *, quiet: bool = True,
+              whole_lines: bool = False) -> Iterator[str]:
     """Yield the decoded text of one corpus file in chunks that end at line boundaries.
 
     Raises :class:`InputError` naming the file, line and byte offset (of the decompressed
     stream) for a NUL byte (a binary file), a byte sequence that is not ``encoding``, or an
     empty file.  Reading is streamed: memory stays at a few chunks whatever the file's size.
+    A line longer than ``LONG_LINE`` bytes (16 MiB) is cut at a character boundary into
+    chunks that do not end at a line break, or, with ``whole_lines``, refused.
     """
     encoding = check_encoding(encoding)
     with _open_raw(path) as (stream, raw, size), \
@@ -87,6 +106,14 @@ def iter_text(path: str, encoding: str = "utf-8", *, quiet: bool = True) -> Iter
         for block in _read_blocks(stream, path):
             data = pending + block
             cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) >= LONG_LINE:
+                if whole_lines:
+                    raise InputError(path, f"a line longer than {LONG_LINE >> 20} MiB (no line "
+                                     "break): split the text into lines", line=line)
+                cut = _char_cut(data, encoding)
+                if cut == 0:
+                    raise InputError(path, f"a line longer than {LONG_LINE >> 20} MiB with no "
+                                     "character boundary to cut at", line=line, offset=offset)
             if cut == 0:
                 pending = data
                 continue
@@ -130,17 +157,39 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create private (0600/0700) files; a result gets the usual mode instead
+FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()
+
+
+def _temp(path: str, make: Any) -> Any:
+    """``make(dir=..., prefix=..., suffix=...)`` beside ``path``, with a one-line error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        return make(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=TMP_SUFFIX)
+    except FileNotFoundError:
+        raise ZhnlpError(f"{path}: the folder {directory} does not exist") from None
+    except OSError as exc:
+        raise ZhnlpError(f"{path}: cannot write in {directory} ({exc.strerror})") from None
+
+
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` and rename it over ``path`` only on success.
 
     A reader never sees a half-written file, and an error or a kill leaves any earlier
-    ``path`` untouched.
+    ``path`` untouched (the temporary ``.NAME.*.tmp`` left by a kill is removed by the next
+    command that claims ``path``, see :mod:`zhnlp.outputs`).
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    fd, tmp = _temp(path, tempfile.mkstemp)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
@@ -161,11 +210,12 @@ def atomic_dir(path: str) -> Iterator[str]:
     """
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".")
+    tmp = _temp(path, tempfile.mkdtemp)
     try:
+        os.chmod(tmp, DIR_MODE)
         yield tmp
         if os.path.exists(path):
-            old = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".old.")
+            old = _temp(path, tempfile.mkdtemp)
             os.rmdir(old)
             os.replace(path, old)
             os.replace(tmp, path)

@@ -36,6 +36,7 @@ from zhnlp.loader import MaskingCollator
 from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
 from zhnlp.pretraining_data import PretrainingShards
 from zhnlp.progress import progress_bar
+from zhnlp.vocab import load_tokenizer
 
 METRICS = ("step", "lr", "loss", "mlm_loss", "mlm_accuracy", "rtd_loss", "rtd_accuracy",
            "rtd_precision", "rtd_recall", "replaced_fraction", "main_mlm_loss",
@@ -164,9 +165,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     # whole data set again; `zhnlp prepare` run again verifies and rebuilds damaged shards
     shards = PretrainingShards(cfg.data, verify=False)
     tokdir = os.path.join(cfg.data, "tokenizer")
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(os.path.join(tokdir, "tokenizer.json"))
+    tokenizer = load_tokenizer(tokdir)
     mcfg = ModelConfig.named(cfg.model, tokenizer.get_vocab_size(), **cfg.model_overrides)
     mcfg.check()
     if shards.max_len > mcfg.max_position_embeddings:
@@ -200,8 +199,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
                                rate=cfg.mask_rate, sop=mcfg.sop_weight > 0, seed=cfg.seed)
     batches = Batches(shards, collator, micro, rank, world, cfg.seed)
     step = 0
+    fingerprint = shards.fingerprint()
     if resume:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        _check_resumable(state, mcfg, cfg, fingerprint, out)
         raw.load_state_dict(state["model"])
         raw.tie()
         opt.load_state_dict(state["optimizer"])
@@ -277,7 +278,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
                 bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
         stopping = cfg.stop_after is not None and step >= cfg.stop_after
         if step % cfg.save_every == 0 or step == cfg.max_steps or stopping:
-            _save(out, raw, opt, step, rank, batches, mcfg, cfg, tokdir)
+            _save(out, raw, opt, step, rank, batches, mcfg, cfg, tokdir, fingerprint)
         if stopping:
             break
     bar.close()
@@ -335,7 +336,7 @@ def _append_csv(path: Path, row: dict[str, float], step: int) -> None:
 
 def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, step: int,
           rank: int, batches: Batches, mcfg: ModelConfig, cfg: TrainConfig,
-          tokdir: str) -> None:
+          tokdir: str, fingerprint: str) -> None:
     """Each rank's data position and random state (dropout), then (rank 0) the checkpoint:
     the commit point.  The random states are kept per step until the checkpoint that names
     them is on disk, so a kill at any moment leaves a consistent pair to resume from."""
@@ -345,7 +346,7 @@ def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, s
     if dist.is_initialized():
         dist.barrier()
     if rank == 0:
-        _save_checkpoint(out, raw, opt, step, mcfg, cfg, tokdir)
+        _save_checkpoint(out, raw, opt, step, mcfg, cfg, tokdir, fingerprint)
     if dist.is_initialized():
         dist.barrier()
     for old in out.glob(f"rng-{rank}-step*.pt"):
@@ -353,10 +354,35 @@ def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, s
             old.unlink(missing_ok=True)
 
 
+# settings a resumed run may change without changing what it computes (or, for max_steps,
+# only the schedule's end); any other difference is refused
+FREE_ON_RESUME = {"data", "out", "micro_batch", "max_steps", "save_every", "log_every",
+                  "stop_after", "device"}
+
+
+def _check_resumable(state: dict, mcfg: ModelConfig, cfg: TrainConfig, fingerprint: str,
+                     out: Path) -> None:
+    """Refuse to resume a checkpoint with another model, other settings or other data."""
+    differ = [f"{k} {state['model_config'].get(k)!r} -> {v!r}"
+              for k, v in asdict(mcfg).items() if state["model_config"].get(k) != v]
+    saved = state["train_config"]
+    differ += [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in asdict(cfg).items()
+               if k not in FREE_ON_RESUME and k in saved and saved[k] != v
+               and not (isinstance(v, tuple) and list(v) == list(saved[k]))]
+    if differ:
+        raise ZhnlpError(f"{out}: was started with other settings ({'; '.join(differ[:4])}); "
+                         "resume with the same ones or use another --out")
+    if state.get("data_fingerprint", fingerprint) != fingerprint:
+        raise ZhnlpError(f"{out}: was trained on other shards than {cfg.data} (another corpus, "
+                         "or a shard replaced); resume with the same --data")
+
+
 def _save_checkpoint(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer,
-                     step: int, mcfg: ModelConfig, cfg: TrainConfig, tokdir: str) -> None:
+                     step: int, mcfg: ModelConfig, cfg: TrainConfig, tokdir: str,
+                     fingerprint: str) -> None:
     state = {"model": raw.state_dict(), "optimizer": opt.state_dict(), "step": step,
-             "model_config": asdict(mcfg), "train_config": asdict(cfg)}
+             "model_config": asdict(mcfg), "train_config": asdict(cfg),
+             "data_fingerprint": fingerprint}
     with atomic_write(str(out / "checkpoint.pt"), "wb") as handle:
         torch.save(state, handle)
     with atomic_write(str(out / "pretraining_config.json"), "w", encoding="utf-8") as handle:

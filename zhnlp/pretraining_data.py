@@ -20,6 +20,8 @@ an interrupted run resumes by building only the missing shards, and gives the sa
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
 import random
@@ -102,9 +104,9 @@ class SentenceEncoder:
     """Tokens and word ids of sentences, from a segmenter and a tokenizer."""
 
     def __init__(self, tokdir: str, segmenter: Segmenter) -> None:
-        from tokenizers import Tokenizer
+        from zhnlp.vocab import load_tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(Path(tokdir) / "tokenizer.json"))
+        self.tokenizer = load_tokenizer(tokdir)
         self.segmenter = segmenter
         self.unaligned = 0  # tokens whose span crosses a word boundary
 
@@ -151,6 +153,7 @@ class SequenceBuilder:
         self._sentences: list[tuple[list[int], list[int]]] = []
         self._length = 0
         self._target = config.max_len
+        self.cut_tokens = 0  # the overflow cut off sequences (ELECTRA's builder cuts it too)
 
     def add_document(self, encoded: list[tuple[list[int], list[int]]]) -> list[np.ndarray]:
         """Feed a document's encoded sentences; returns the sequences completed meanwhile."""
@@ -196,9 +199,11 @@ class SequenceBuilder:
                         else cfg.max_len)
         a_ids, a_words = _join(first)
         b_ids, b_words = _join(second)
+        whole = len(a_ids) + len(b_ids)
         a_ids, a_words = a_ids[:cfg.max_len - 2], a_words[:cfg.max_len - 2]
         room = max(0, cfg.max_len - len(a_ids) - 3)
         b_ids, b_words = b_ids[:room], b_words[:room]
+        self.cut_tokens += whole - len(a_ids) - len(b_ids)
         return self._row(a_ids, a_words, b_ids, b_words)
 
     def _row(self, a_ids: list[int], a_words: list[int], b_ids: list[int],
@@ -269,7 +274,18 @@ def build_shard(index: int, docs: list[list[str]], out_dir: str) -> dict[str, ob
     words = sum(len(np.unique(r[m])) for r, m in zip(data[:, 1], real))
     return {"name": name, "sequences": int(data.shape[0]), "tokens": tokens,
             "word_tokens": int(real.sum()), "words": int(words),
-            "unaligned_tokens": encoder.unaligned, "sha256": sha256_file(path)}
+            "unaligned_tokens": encoder.unaligned, "cut_tokens": builder.cut_tokens,
+            "sha256": sha256_file(path), "input_sha256": input_hash(docs)}
+
+
+def input_hash(docs: list[list[str]]) -> str:
+    """The sha256 of a block of documents: what a shard was made from."""
+    digest = hashlib.sha256()
+    for doc in docs:
+        for line in doc:
+            digest.update(line.encode("utf-8", "surrogatepass") + b"\n")
+        digest.update(b"\f")
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- the whole corpus
@@ -283,16 +299,26 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
     A manifest already in ``out_dir`` must have the same settings, tokenizer and lexicon;
     its shards that are intact are kept, the others (and the missing ones) are built.
     """
+    from zhnlp.vocab import load_tokenizer
+
+    load_tokenizer(tokdir)  # a broken tokenizer, or the start of a bad corpus, fails
+    lines = iter(lines)     # before anything is written
+    first = next(lines, None)
+    if first is None:
+        raise ZhnlpError("the corpus holds no text")
+    lines = itertools.chain([first], lines)
     os.makedirs(out_dir, exist_ok=True)
     settings = {"format": FORMAT, "config": asdict(config),
                 "tokenizer_sha256": tokenizer_hash(tokdir), "lexicon_sha256": lexicon_hash}
     manifest_path = os.path.join(out_dir, MANIFEST)
     done: dict[str, dict[str, object]] = {}
+    old_inputs: dict[str, str] = {}  # shard name -> the sha256 of the text it was made from
     if os.path.exists(manifest_path):
         old = _read_manifest(manifest_path)
         if {k: old.get(k) for k in settings} != settings:
             raise ZhnlpError(f"{out_dir}: holds shards made with other settings, tokenizer or "
                              "lexicon; use another --out or delete it")
+        old_inputs = {s["name"]: s.get("input_sha256") for s in old["shards"]}
         done = {s["name"]: s for s in old["shards"]
                 if _intact(os.path.join(out_dir, s["name"]), s)}
     _keep_tokenizer(tokdir, out_dir, settings["tokenizer_sha256"])
@@ -302,14 +328,17 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
     def todo() -> Iterator[tuple[int, list[list[str]], str]]:
         for index, docs in blocks:
             name = f"shard-{index:05d}.npy"
+            if old_inputs.get(name) not in (None, input_hash(docs)):
+                raise _other_corpus(out_dir, name)
             if name in done:
                 shards.append(done[name])
             else:
                 yield index, docs, out_dir
 
     def save() -> dict[str, object]:
-        totals = {k: sum(int(s[k]) for s in shards) for k in
-                  ("sequences", "tokens", "word_tokens", "words", "unaligned_tokens")}
+        totals = {k: sum(int(s.get(k, 0)) for s in shards) for k in  # type: ignore[call-overload]
+                  ("sequences", "tokens", "word_tokens", "words", "unaligned_tokens",
+                   "cut_tokens")}
         manifest = {**settings, **totals, "shards": sorted(shards, key=lambda s: s["name"])}
         with atomic_write(manifest_path, "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=1)
@@ -333,10 +362,17 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
                 shards.append(build_shard(*args))
                 save()
                 bar.update(1)
+    if set(old_inputs) - {s["name"] for s in shards}:
+        raise _other_corpus(out_dir, max(set(old_inputs) - {s["name"] for s in shards}))
     manifest = save()
     if manifest["sequences"] == 0:
         raise ZhnlpError("the corpus gave no sequences (is it empty?)")
     return manifest
+
+
+def _other_corpus(out_dir: str, shard: str) -> ZhnlpError:
+    return ZhnlpError(f"{out_dir}: holds shards of another corpus ({shard} was made from other "
+                      "text); use another --out or delete it")
 
 
 def _keep_tokenizer(tokdir: str, out_dir: str, sha256: str) -> None:
@@ -406,6 +442,20 @@ class PretrainingShards:
                 raise InputError(shard, f"shard of shape {array.shape} does not fit the manifest")
             self.arrays.append(array)
         self.offsets = np.cumsum([0] + [a.shape[0] for a in self.arrays])
+
+    def fingerprint(self) -> str:
+        """A cheap sha256 that tells these shards from others, even of the same shapes: the
+        manifest, and each shard's size and first and last MiB (a full checksum would read
+        the whole data set)."""
+        digest = hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode())
+        for entry in self.manifest["shards"]:
+            with open(os.path.join(self.directory, entry["name"]), "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                digest.update(f"{entry['name']}:{size}".encode())
+                digest.update(handle.read(1 << 20))
+                handle.seek(max(size - (1 << 20), 0))
+                digest.update(handle.read(1 << 20))
+        return digest.hexdigest()
 
     def __len__(self) -> int:
         return int(self.offsets[-1])

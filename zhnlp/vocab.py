@@ -163,6 +163,19 @@ def unk_share(tok: Tokenizer, texts: Iterable[str], batch: int = 1000) -> tuple[
     return (unknown / total if total else 0.0), total
 
 
+def load_tokenizer(tokdir: str | os.PathLike[str]) -> Tokenizer:
+    """The tokenizer of a tokenizer directory, or a one-line error naming its file."""
+    path = os.path.join(tokdir, "tokenizer.json")
+    if not os.path.isfile(path):
+        raise InputError(str(tokdir), "not a tokenizer directory (no tokenizer.json); make "
+                         "one with zhnlp build-vocab")
+    try:
+        return Tokenizer.from_file(path)
+    except Exception as exc:  # the Rust side raises bare Exceptions for any malformed file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(path, f"not a readable tokenizer ({reason})") from None
+
+
 def save_tokenizer(tok: Tokenizer, out: str) -> None:
     """Write ``tok`` as a Hugging Face tokenizer directory (atomically)."""
     # The generic fast class keeps tokenizer.json as it is; BertTokenizer (transformers 5)

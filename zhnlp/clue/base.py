@@ -132,14 +132,34 @@ class Task:
         return self.fewclue_submission if few and self.fewclue_submission else self.submission
 
 
-def json_lines(path: str) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a JSON-lines file."""
+def _open_text(path: str) -> Any:
+    """A task file opened for reading, with one-line errors for what is not a readable file."""
     try:
-        handle = open(path, encoding="utf-8")
+        return open(path, "rb")
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
-    with handle:
-        for lineno, line in enumerate(handle, 1):
+    except IsADirectoryError:
+        raise InputError(path, "is a folder, not a file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+
+
+def _text_line(raw: bytes, path: str, lineno: int) -> str:
+    """One line as UTF-8 (a BOM on the first line allowed), or an error naming it."""
+    if b"\x00" in raw:
+        raise InputError(path, "not a text file (NUL byte)", line=lineno)
+    try:
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not valid UTF-8 text ({exc.reason} at byte {exc.start} of the "
+                         "line); convert the file with iconv", line=lineno) from None
+
+
+def json_lines(path: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON-lines file."""
+    with _open_text(path) as handle:
+        for lineno, raw in enumerate(handle, 1):
+            line = _text_line(raw, path, lineno)
             if not line.strip():
                 continue
             try:
@@ -147,19 +167,40 @@ def json_lines(path: str) -> Iterator[tuple[int, dict]]:
             except json.JSONDecodeError as exc:
                 raise InputError(path, f"not a JSON object ({exc.msg})", line=lineno) from None
             if not isinstance(obj, dict):
-                raise InputError(path, "not a JSON object", line=lineno)
+                raise InputError(path, f"not a JSON object (a JSON {type(obj).__name__})",
+                                 line=lineno)
             yield lineno, obj
 
 
 def json_document(path: str) -> Any:
     """A whole-file JSON document (CMRC, C3), with the line of a syntax error."""
+    with _open_text(path) as handle:
+        text = "".join(_text_line(raw, path, n) for n, raw in enumerate(handle, 1))
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+
+
+class Ids:
+    """The example ids of one file: a number or a string each, no two alike (a submission
+    keyed by them would be ambiguous)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seen: dict[Any, int | None] = {}
+
+    def take(self, value: Any, lineno: int | None) -> Any:
+        """``value`` checked and recorded; an error naming the file and line otherwise."""
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise InputError(self.path, f"id {json.dumps(value)} is not a number or a string",
+                             line=lineno)
+        if value in self.seen:
+            first = self.seen[value]
+            raise InputError(self.path, f"duplicate id {value!r}"
+                             + (f" (first on line {first})" if first else ""), line=lineno)
+        self.seen[value] = lineno
+        return value
 
 
 def get(obj: dict, key: str, path: str, lineno: int | None) -> Any:
@@ -172,7 +213,7 @@ def get(obj: dict, key: str, path: str, lineno: int | None) -> Any:
 def error_near(path: str, message: str, near: str) -> InputError:
     """An error in a whole-file JSON document (CMRC, C3) at the line where ``near`` (an id,
     the start of a text) first appears; the file is read again for it only on error."""
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     at = text.find(near)
     return InputError(path, message, line=text.count("\n", 0, at) + 1 if at >= 0 else None)

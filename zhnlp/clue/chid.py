@@ -19,7 +19,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, get, json_document, json_lines
+from zhnlp.clue.base import Encoded, Ids, get, json_document, json_lines
 from zhnlp.clue.choice import MultipleChoiceTask
 from zhnlp.errors import InputError
 
@@ -64,6 +64,7 @@ class Chid(MultipleChoiceTask):
     def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Blank]:
         answers = None
         out: list[Blank] = []
+        ids = Ids(path)
         for lineno, obj in json_lines(path):
             candidates = get(obj, "candidates", path, lineno)
             content = get(obj, "content", path, lineno)
@@ -84,7 +85,7 @@ class Chid(MultipleChoiceTask):
                                          f"{len(candidates)} candidates", line=lineno)
                 _, left, right = found[0]
                 out.append(Blank(left, right, candidates, answer,
-                                 obj.get("id", lineno - 1), lineno))
+                                 ids.take(obj.get("id", lineno - 1), lineno), lineno))
                 continue
             if labelled and answers is None:
                 answers = _answer_file(path)

@@ -16,7 +16,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Task, accuracy, get, json_lines
+from zhnlp.clue.base import Encoded, Ids, Task, accuracy, get, json_lines
 from zhnlp.errors import InputError
 
 
@@ -95,9 +95,10 @@ class ClassificationTask(Task):
         """Examples of a JSON-lines file; ``labelled`` files must carry known labels."""
         known = set(labels)
         out: list[Example] = []
+        ids = Ids(path)
         for lineno, obj in json_lines(path):
             a, b = self.text(obj, path, lineno)
-            ident = obj.get("id", obj.get("idx", lineno - 1))
+            ident = ids.take(obj.get("id", obj.get("idx", lineno - 1)), lineno)
             label = None
             if labelled:
                 label = str(get(obj, "label", path, lineno))

@@ -17,7 +17,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Task, get, json_lines
+from zhnlp.clue.base import Encoded, Ids, Task, get, json_lines
 from zhnlp.clue.scoring import Entity, entities, entity_scores
 from zhnlp.errors import InputError
 
@@ -110,12 +110,13 @@ class ClueNer(Task):
 
     def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Sentence]:
         out = []
+        ids = Ids(path)
         for lineno, obj in json_lines(path):
             text = str(get(obj, "text", path, lineno))
             found = None
             if labelled:
                 found = entities_checked(get(obj, "label", path, lineno), text, path, lineno)
-            out.append(Sentence(text, found, obj.get("id", lineno - 1)))
+            out.append(Sentence(text, found, ids.take(obj.get("id", lineno - 1), lineno)))
         return out
 
     def texts(self, examples: Sequence[Sentence]) -> Iterator[str]:

@@ -16,7 +16,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Task, error_near, get, json_document
+from zhnlp.clue.base import Encoded, Ids, Task, error_near, get, json_document
 from zhnlp.clue.scoring import CMRC_PUNCT, cmrc_em, cmrc_f1
 
 
@@ -72,6 +72,7 @@ class Cmrc2018(Task):
     def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Question]:
         doc = json_document(path)
         out = []
+        ids = Ids(path)
         for article in get(doc, "data", path, 1):
             for para in article.get("paragraphs", []) if isinstance(article, dict) else []:
                 if not isinstance(para.get("context"), str) or "qas" not in para:
@@ -82,7 +83,7 @@ class Cmrc2018(Task):
                     if "id" not in qa or "question" not in qa:
                         raise error_near(path, "a question without 'id' or 'question'",
                                          context[:30])
-                    qid = str(qa["id"])
+                    qid = str(ids.take(qa["id"], None))
                     answers, start = None, None
                     if labelled:
                         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -208,8 +209,12 @@ def _resume_state(cfg: FinetuneConfig) -> dict[str, Any] | None:
     return state
 
 
-def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
+def finetune(cfg: FinetuneConfig, *, quiet: bool = True, force: bool = False,
+             ) -> dict[str, object]:
     """Fine-tune once per seed; keep the best dev checkpoint of all in ``out/best``.
+
+    A finished run in ``out`` (its ``results.json``, no ``resume.pt``) is refused unless
+    ``force``: a new run would replace its best checkpoint.
 
     Returns (and writes to ``out/results.json``) the dev scores per seed and epoch, the mean,
     median and max of the task's metric, the trivial baseline's scores, and the throughput.
@@ -220,6 +225,17 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True) -> dict[str, object]:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ours is enough
+    finished = os.path.join(cfg.out, "results.json")
+    if os.path.exists(finished) and not os.path.exists(os.path.join(cfg.out, RESUME_FILE)):
+        if not force:
+            raise ZhnlpError(f"{cfg.out}: holds a finished run (results.json, best/); add "
+                             "--force to replace it or choose another --out")
+        for old in ("results.json", "curve.png", "best", "tokenizer"):  # nothing stale mixes in
+            path = os.path.join(cfg.out, old)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
     cfg = replace(cfg, model=resolve_model(cfg.model))
     device = pick_device(cfg.device)
     task = get_task(cfg.task, **cfg.options)

@@ -4,12 +4,12 @@ leaderboards take them (``<task>_predict.json`` files at the top of one zip)."""
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 
 from zhnlp.clue import TASK_NAMES
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_write
+from zhnlp.outputs import scratch_dir
 
 
 def checkpoint_of(model_root: str, task: str) -> str | None:
@@ -28,7 +28,7 @@ def predict_all(data_root: str, model_root: str, out_zip: str, split: str = "tes
     from zhnlp.clue.finetune import predict
 
     done = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir("predict") as tmp:
         for task in TASK_NAMES:
             data, model = os.path.join(data_root, task), checkpoint_of(model_root, task)
             if not os.path.isdir(data) or model is None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -23,6 +21,7 @@ from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, unit_text
 from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside
 from zhnlp.discovery.scorer import classifier_scores
 from zhnlp.errors import ZhnlpError
+from zhnlp.outputs import scratch_dir
 from zhnlp.progress import progress_bar
 
 
@@ -143,8 +142,7 @@ class NewWordMiner:
         rules = self.rules if self.rules is not None else Rules.load()
         base = self.base if isinstance(self.base, BaseLexicon) else load_base(self.base)
         extra = list(counts)
-        workdir = tempfile.mkdtemp(prefix="zhnlp-mine-", dir=self.tmp_dir)
-        try:
+        with scratch_dir("mine", self.tmp_dir) as workdir:
             corpus = None
             own = None
             if texts is not None:
@@ -162,8 +160,6 @@ class NewWordMiner:
                                  "symbols or spaces)")
             self.counts_ = merged
             self._select(merged.pruned(self.min_count), base, rules, corpus, own, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
         return self
 
     def _count(self, corpus: UnitFile, min_count: int, workdir: str) -> NgramCounts:
