@@ -120,20 +120,42 @@ def plot_run(rundir: str, out: str | None, quiet: bool) -> None:
     Example:
       zhnlp plot-run run/ -o run.png
     """
+    path = Path(rundir) / "metrics.csv"
+    target = out or str(Path(rundir) / "curves.png")
+    rows = _read_metrics(path)
+    with claim(target, [str(path)]):
+        _plot(rows, target)
+    if not quiet:
+        click.echo(target, err=True)
+
+
+def _read_metrics(path: Path) -> list[dict[str, float]]:
+    """The rows of a run's metrics.csv as numbers; a damaged row is an error naming its line."""
+    from zhnlp.errors import InputError
+
+    if not path.is_file():
+        raise InputError(str(path), "no such file: is this a run directory?")
+    rows = []
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        for lineno, row in enumerate(reader, 2):
+            try:
+                rows.append({k: float(v) if v != "" else math.nan for k, v in row.items()})
+            except (TypeError, ValueError):
+                raise InputError(str(path), "a truncated or malformed row", line=lineno) from None
+        if "step" not in (reader.fieldnames or []):
+            raise InputError(str(path), "not a metrics file (no step column)", line=1)
+    if not rows:
+        raise InputError(str(path), "no metrics yet")
+    return rows
+
+
+def _plot(rows: list[dict[str, float]], target: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from zhnlp.errors import InputError
-
-    path = Path(rundir) / "metrics.csv"
-    if not path.exists():
-        raise InputError(str(path), "no such file: is this a run directory?")
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        raise InputError(str(path), "no metrics yet")
     steps = [int(r["step"]) for r in rows]
     panels = [("loss", ["loss"]), ("generator", ["mlm_loss"]),
               ("accuracy", ["mlm_accuracy", "rtd_accuracy"]),
@@ -142,7 +164,7 @@ def plot_run(rundir: str, out: str | None, quiet: bool) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for ax, (title, keys) in zip(axes.flat, panels):
         for key in keys:
-            values = [float(r[key]) if r[key] not in ("", "nan") else math.nan for r in rows]
+            values = [r.get(key, math.nan) for r in rows]
             if not all(math.isnan(v) for v in values):
                 ax.plot(steps, values, label=key)
         ax.set_title(title)
@@ -150,10 +172,5 @@ def plot_run(rundir: str, out: str | None, quiet: bool) -> None:
         if len(keys) > 1:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    target = out or str(Path(rundir) / "curves.png")
     with atomic_write(target, "wb") as handle:
         fig.savefig(handle, format="png", dpi=100)
-    if not quiet:
-        click.echo(target, err=True)
-
-

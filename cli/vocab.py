@@ -65,7 +65,8 @@ def _build(corpus: tuple[str, ...], out: str, vocab_file: str | None, size: int,
            encoding: str, quiet: bool) -> None:
     def lines() -> itertools.chain[str]:
         return itertools.chain.from_iterable(
-            chunk.splitlines() for p in corpus for chunk in iter_text(p, encoding, quiet=quiet))
+            chunk.splitlines() for p in corpus
+            for chunk in iter_text(p, encoding, quiet=quiet, whole_lines=True))
 
     tok = tokenizer_from_vocab(vocab_file) if vocab_file else train_tokenizer(lines(), size)
     share, total = unk_share(tok, lines())

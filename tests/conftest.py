@@ -19,6 +19,40 @@ def zhnlp(*args: str, **kwargs: object) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, **kwargs)
 
 
+def zhnlp_here(*args: str, env: dict[str, str] | None = None,
+               cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``zhnlp`` run through its entry point in this process, as :func:`zhnlp` would run it
+    (exit code, stdout, stderr), without a new interpreter's imports (torch: seconds)."""
+    import contextlib
+    import io
+    import os
+
+    from zhnlp.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
+    code = 0
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.argv = ["zhnlp", *args]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return subprocess.CompletedProcess(["zhnlp", *args], code, out.getvalue().encode(),
+                                       err.getvalue().encode())
+
+
 def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found: {path} (the shared data folder is absent)")

@@ -28,13 +28,27 @@ class Question(NamedTuple):
     id: str
 
 
+# CMRC's own offsets are sometimes a character or two off (at most 2 in trial and dev)
+OFFSET_SLACK = 20
+
+
 def answer_start(context: str, text: str, start: int) -> int | None:
-    """Where ``text`` really is: at ``start`` when it is there (CMRC's offsets are sometimes
-    off by a few characters), else the occurrence nearest to ``start``."""
+    """Where ``text`` really is: at ``start`` when it is there, else the occurrence nearest to
+    ``start`` within ``OFFSET_SLACK`` characters; None when there is none."""
     if context[start:start + len(text)] == text:
         return start
-    found = [m.start() for m in re.finditer(re.escape(text), context)]
+    found = [m.start() for m in re.finditer(re.escape(text), context)
+             if abs(m.start() - start) <= OFFSET_SLACK]
     return min(found, key=lambda s: abs(s - start)) if found else None
+
+
+def _cut(tokenizer: Any, texts: list[str], max_tokens: int) -> tuple[list[str], int]:
+    """``texts`` cut after their first ``max_tokens`` tokens, and the most tokens of one."""
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
+                    truncation=True, max_length=max_tokens)
+    cut = [t[:o[-1][1]] if len(o) == max_tokens else t
+           for t, o in zip(texts, enc["offset_mapping"])]
+    return cut, max(map(len, enc["input_ids"]))
 
 
 def best_span(start: np.ndarray, end: np.ndarray, allowed: np.ndarray,
@@ -93,6 +107,10 @@ class Cmrc2018(Task):
                             raise error_near(path, f"{qid}: answers must be [{{\"text\": ..., "
                                              "\"answer_start\": ...}]", f'"{qid}"') from None
                         start = answer_start(context, answers[0], first)
+                        if start is None:
+                            raise error_near(path, f"{qid}: answer {answers[0]!r} is not at its "
+                                             f"answer_start {first} (nor within "
+                                             f"{OFFSET_SLACK} characters of it)", f'"{qid}"')
                     out.append(Question(context, str(qa["question"]), answers, start, qid))
         return out
 
@@ -103,9 +121,13 @@ class Cmrc2018(Task):
                max_len: int) -> Encoded:
         import torch
 
-        enc = tokenizer([e.question for e in examples], [e.context for e in examples],
+        # a question keeps at most half the window (as max_query_length does in BERT's SQuAD
+        # code), so that every window has room for context and the stride fits in it
+        questions, longest = _cut(tokenizer, [e.question for e in examples], max_len // 2)
+        room = max_len - longest - 3
+        enc = tokenizer(questions, [e.context for e in examples],
                         truncation="only_second", max_length=max_len,
-                        stride=min(self.doc_stride, max_len // 2),
+                        stride=min(self.doc_stride, room // 2),
                         return_overflowing_tokens=True, return_offsets_mapping=True,
                         padding=True, return_tensors="np")
         example = np.asarray(enc.pop("overflow_to_sample_mapping"))
