@@ -224,13 +224,32 @@ def test_a_line_of_tens_of_megabytes(tmp_path, tokdir):
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     code, peak_kib = map(int, res.stdout.split())
     assert code == 0, res.stderr
-    assert peak_kib < 1_000_000, f"peak {peak_kib / 1024:.0f} MiB for a 17 MiB line"
+    assert peak_kib < 600_000, f"peak {peak_kib / 1024:.0f} MiB for a 17 MiB line"
     # line-oriented commands refuse it, naming the line
     for args in (["segment", str(corpus)], ["build-vocab", str(corpus), "-o", "tok"],
                  ["prepare", str(corpus), "--tokenizer", tokdir, "-o", "s"]):
         res = zhnlp(*args, "-q", cwd=tmp_path)
         assert "longer than 16 MiB" in assert_refused(res, str(corpus), 1)
     assert not (tmp_path / "tok").exists() and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_the_reader_holds_a_bounded_piece_of_a_long_line(tmp_path, monkeypatch, encoding):
+    """However long a line, the reader yields pieces of at most LONG_LINE + one block, cut
+    between characters (checked with a small LONG_LINE, and a block size to match)."""
+    from zhnlp import io as zio
+
+    monkeypatch.setattr(zio, "LONG_LINE", 1 << 16)
+    monkeypatch.setattr(zio, "CHUNK_BYTES", 1 << 14)
+    text = need(SIGHAN / "pku_test.utf8").read_text(encoding="utf-8").replace("\n", "")[:200_000]
+    path = tmp_path / "long.txt"
+    path.write_bytes(text.encode(encoding))
+    pieces = list(zio.iter_text(str(path), encoding))
+    assert "".join(pieces) == text
+    assert len(pieces) > 5
+    assert max(len(p.encode(encoding)) for p in pieces) <= (1 << 16) + (1 << 14)
+    with pytest.raises(Exception, match=r"long.txt:1: a line longer than 0 MiB"):
+        list(zio.iter_text(str(path), encoding, whole_lines=True))
 
 
 # --------------------------------------------------------------------------- output clashes
@@ -328,6 +347,26 @@ def test_missing_parent_folders_are_created(world, tmp_path):
     assert not leftovers
 
 
+def test_what_a_killed_run_left_is_removed_by_the_next(world, tmp_path):
+    """The temporary files of an interrupted write (beside a file output, inside a folder
+    output) and a dead process's scratch folder go; a user's own files stay."""
+    out = tmp_path / "w.tsv"
+    left = [tmp_path / ".w.tsv.k3j_x9a2.tmp", tmp_path / "s" / ".shard-00000.npy.abcdefgh.tmp",
+            tmp_path / "s" / ".tokenizer.0a1b2c3d.tmp" / "vocab.txt"]
+    mine = [tmp_path / ".w.tsv.backup", tmp_path / "s" / "notes.tmp"]
+    scratch = tmp_path / "scratch"
+    dead = scratch / "zhnlp-mine-999999999-abc" / "units.i32"
+    alive = scratch / f"zhnlp-mine-{os.getpid()}-abc" / "units.i32"
+    for path in (*left, *mine, dead, alive):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    _cli("discover-words", str(world.corpus), "-o", str(out), "--tmp-dir", str(scratch), "-q")
+    _cli("prepare", str(world.corpus), "--tokenizer", str(world.tok), "-o",
+         str(tmp_path / "s"), "-q")
+    assert not any(p.exists() for p in left) and not dead.parent.exists()
+    assert all(p.exists() for p in mine) and alive.exists()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -357,8 +396,19 @@ def test_an_unwritable_output_folder(world, tmp_path):
                              env={**os.environ, "HOME": str(base), "MPLCONFIGDIR": str(base)})
         assert "Permission denied" in assert_refused(res, str(locked / ""))
     assert os.listdir(locked) == []
-    res = zhnlp("discover-words", str(corpus), "-o", str(corpus / "w.tsv"), "-q")
-    assert_refused(res, str(corpus / "w.tsv"))
+    # a file where a folder of the output path belongs
+    for args in (["discover-words", str(corpus), "-o", str(corpus / "w.tsv")],
+                 ["prepare", str(corpus), "--tokenizer", str(world.tok), "-o",
+                  str(corpus / "s")],
+                 ["pretrain", "--data", str(world.shards), "--config", "tiny", "--out",
+                  str(corpus / "r")],
+                 ["finetune", "--task", "eprstmt", "--data", str(world.eprstmt), "--model",
+                  "tiny", "--out", str(corpus / "f")],
+                 ["predict", "--task", "eprstmt", "--data", str(world.eprstmt), "--model",
+                  str(world.model / "best"), "-o", str(corpus / "p")],
+                 ["plot-run", str(world.run), "-o", str(corpus / "c.png")]):
+        res = zhnlp(*args, "-q")
+        assert f"{corpus} is a file" in assert_refused(res, str(corpus / "")), args[0]
     res = zhnlp("corpus", "get", "reviews", "-q", env={**os.environ,
                                                        "ZHNLP_CACHE": str(corpus / "c")})
     assert "ZHNLP_CACHE" in assert_refused(res, str(corpus))
@@ -549,7 +599,7 @@ def test_prepare_into_shards_of_another_corpus(world, tmp_path):
     assert snapshot(shards) == before
 
 
-def test_prepare_with_a_broken_tokenizer(world, tmp_path):
+def test_a_broken_tokenizer(world, tmp_path):
     tok = tmp_path / "tok"
     shutil.copytree(world.tok, tok)
     (tok / "tokenizer.json").write_text('{"model": {"type": "WordPiece", "vocab": [1, 2',
@@ -558,6 +608,16 @@ def test_prepare_with_a_broken_tokenizer(world, tmp_path):
                 str(tmp_path / "s"), "-q")
     assert_refused(res, str(tok / "tokenizer.json"))
     assert not (tmp_path / "s").exists()
+    model = tmp_path / "model"
+    shutil.copytree(world.model / "best", model)
+    shutil.copy(tok / "tokenizer.json", model / "tokenizer.json")
+    res = zhnlp("finetune", "--task", "eprstmt", "--data", str(world.eprstmt), "--model",
+                str(model), "--out", str(tmp_path / "f"), "-q")
+    assert "tokenizer" in assert_refused(res, str(model))
+    res = zhnlp("predict", "--task", "eprstmt", "--data", str(world.eprstmt), "--model",
+                str(model), "-o", str(tmp_path / "p"), "-q")
+    assert "tokenizer" in assert_refused(res, str(model))
+    assert not (tmp_path / "p" / "eprstmt_predict.json").exists()
 
 
 def test_pretrain_resume_refuses_other_data_settings_or_a_swapped_shard(world, tmp_path):

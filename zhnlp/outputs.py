@@ -73,6 +73,11 @@ def _make_parent(out: str) -> str:
     parent = os.path.dirname(os.path.abspath(out))
     try:
         os.makedirs(parent, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = parent
+        while not os.path.exists(blocker):
+            blocker = os.path.dirname(blocker)
+        raise ZhnlpError(f"{out}: {blocker} is a file, not a folder") from None
     except OSError as exc:
         raise ZhnlpError(f"{out}: cannot create the folder {parent} ({exc.strerror})") from None
     return parent

@@ -71,17 +71,26 @@ def resolve_model(model: str) -> str:
     raise InputError(model, "not a checkpoint directory (no config.json)")
 
 
-def _tokenizer(cfg: FinetuneConfig, task: Task, train: list[Any]) -> Any:
+def load_tokenizer(path: str) -> Any:
+    """The transformers tokenizer of a checkpoint, or a one-line error naming the folder."""
     from transformers import AutoTokenizer
 
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # malformed files raise anything from ValueError to a Rust error
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(path, f"no readable tokenizer here ({reason[:200]})") from None
+
+
+def _tokenizer(cfg: FinetuneConfig, task: Task, train: list[Any]) -> Any:
     if cfg.model in SIZES:
         from zhnlp.vocab import save_tokenizer, train_tokenizer
 
         tokdir = os.path.join(cfg.out, "tokenizer")
         if not os.path.exists(os.path.join(tokdir, "tokenizer.json")):
             save_tokenizer(train_tokenizer(task.texts(train), 8000), tokdir)
-        return AutoTokenizer.from_pretrained(tokdir)
-    return AutoTokenizer.from_pretrained(cfg.model)
+        return load_tokenizer(tokdir)
+    return load_tokenizer(cfg.model)
 
 
 def _label_args(task: Task, labels: list[str]) -> dict[str, Any]:
@@ -397,7 +406,7 @@ def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
     hf_logging.disable_progress_bar()
     model = getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(model_dir)
     model.to(pick_device())
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(model_dir)
     task.load_extra(model_dir)
     return task, labels, examples, model, tokenizer, int(saved.get("max_len", 128))
 
