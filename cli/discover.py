@@ -11,7 +11,7 @@ from zhnlp.cli.output import output
 from zhnlp.discovery import FORMATS, NewWordMiner, NgramCounts, Rules, write_words
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import check_encoding, iter_text
-from zhnlp.outputs import claim, need_folder
+from zhnlp.outputs import claim, need_folder, same_path
 
 
 @click.command("discover-words")
@@ -78,7 +78,7 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int, max_l
     encoding = check_encoding(encoding)
     need_folder(rules_dir, "--rules-dir")
     need_folder(tmp_dir, "--tmp-dir")
-    if out and save_counts and out == save_counts:
+    if out and save_counts and same_path(out, save_counts):
         raise ZhnlpError(f"{out}: given as both -o and --save-counts")
     inputs = [*corpus, *count_files, base if base not in ("jieba", "none") else None]
     with contextlib.ExitStack() as held:

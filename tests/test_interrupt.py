@@ -54,6 +54,20 @@ def kill_at_random(args: list[str], cwd: Path, duration: float, name: str) -> fl
     return moment
 
 
+def run_then_kill(args: list[str], tmp_path: Path, name: str,
+                  earlier: dict[str, str] | None = None) -> tuple[Path, Path, float]:
+    """Run ``args`` uninterrupted in ``tmp_path/ref``, then in ``tmp_path/work`` (holding the
+    files of ``earlier`` first) killed at a random moment; returns (ref, work, moment)."""
+    ref, work = tmp_path / "ref", tmp_path / "work"
+    ref.mkdir(exist_ok=True)
+    work.mkdir(exist_ok=True)
+    duration = timed(args, ref)
+    for name_, text in (earlier or {}).items():
+        (work / name_).parent.mkdir(parents=True, exist_ok=True)
+        (work / name_).write_text(text, encoding="utf-8")
+    return ref, work, kill_at_random(args, work, duration, name)
+
+
 def debris(*roots: Path) -> list[Path]:
     """Temporary files, locks and scratch folders of zhnlp under ``roots``."""
     found = []
@@ -77,13 +91,8 @@ def test_discover_words_killed_then_run_again(corpus, tmp_path):
     scratch.mkdir()
     args = ["discover-words", str(corpus), "--workers", "2", "--tmp-dir", str(scratch),
             "--save-counts", "counts.npz", "-o", "words.tsv", "-q"]
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    duration = timed(args, ref)
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "words.tsv").write_text("an earlier result\n", encoding="utf-8")
-    moment = kill_at_random(args, work, duration, "discover")
+    ref, work, moment = run_then_kill(args, tmp_path, "discover",
+                                      {"words.tsv": "an earlier result\n"})
     assert (work / "words.tsv").read_text(encoding="utf-8") in (
         "an earlier result\n", (ref / "words.tsv").read_text(encoding="utf-8")), moment
     timed(args, work)
@@ -95,11 +104,7 @@ def test_discover_words_killed_then_run_again(corpus, tmp_path):
 def test_prepare_killed_then_run_again(corpus, tokdir, tmp_path):
     args = ["prepare", str(corpus), "--tokenizer", tokdir, "-o", "shards",
             "--docs-per-shard", "300", "-q"]
-    (tmp_path / "ref").mkdir()
-    duration = timed(args, tmp_path / "ref")
-    work = tmp_path / "work"
-    work.mkdir()
-    moment = kill_at_random(args, work, duration, "prepare")
+    ref, work, moment = run_then_kill(args, tmp_path, "prepare")
     manifest = work / "shards" / "manifest.json"
     if manifest.exists():  # what is on record is complete: each listed shard is intact
         from zhnlp.io import sha256_file
@@ -107,7 +112,7 @@ def test_prepare_killed_then_run_again(corpus, tokdir, tmp_path):
         for entry in json.loads(manifest.read_text())["shards"]:
             assert sha256_file(work / "shards" / entry["name"]) == entry["sha256"], moment
     timed(args, work)
-    ref = tmp_path / "ref" / "shards"
+    ref = ref / "shards"
     assert sorted(p.name for p in ref.rglob("*")) == \
         sorted(p.name for p in (work / "shards").rglob("*")), moment
     for path in ref.rglob("*"):
@@ -129,14 +134,10 @@ def test_pretrain_killed_then_resumed(corpus, tokdir, tmp_path):
     args = ["pretrain", "--data", str(shards), "--config", "tiny", "--out", "run",
             "--max-steps", "12", "--batch-size", "8", "--log-every", "1", "--save-every", "3",
             "--dropout", "0", "-q"]
-    (tmp_path / "ref").mkdir()
-    duration = timed(args, tmp_path / "ref")
-    work = tmp_path / "work"
-    work.mkdir()
-    moment = kill_at_random(args, work, duration, "pretrain")
+    ref, work, moment = run_then_kill(args, tmp_path, "pretrain")
     again = args + (["--resume"] if (work / "run" / "checkpoint.pt").exists() else [])
     timed(again, work)
-    assert _losses(work / "run") == _losses(tmp_path / "ref" / "run"), moment
+    assert _losses(work / "run") == _losses(ref / "run"), moment
     assert not debris(work), moment
 
 
@@ -154,25 +155,18 @@ def test_finetune_killed_then_run_again_and_predict(tmp_path):
         (data / name).write_text("\n".join(src[:n]) + "\n", encoding="utf-8")
     args = ["finetune", "--task", "eprstmt", "--data", str(data), "--model", "tiny",
             "--out", "ft", "--epochs", "4", "--seeds", "1,2", "-q"]
-    (tmp_path / "ref").mkdir()
-    duration = timed(args, tmp_path / "ref")
-    work = tmp_path / "work"
-    work.mkdir()
-    moment = kill_at_random(args, work, duration, "finetune")
+    ref, work, moment = run_then_kill(args, tmp_path, "finetune")
     timed(args, work)
-    assert _scores(work / "ft") == _scores(tmp_path / "ref" / "ft"), moment
+    assert _scores(work / "ft") == _scores(ref / "ft"), moment
     # prediction: killed, the earlier file stays; run again, the same file
     predict = ["predict", "--task", "eprstmt", "--data", str(data), "--model", "ft/best",
                "-o", "sub", "-q"]
-    duration = timed(predict, tmp_path / "ref")
-    (work / "sub").mkdir()
-    (work / "sub" / "eprstmt_predict.json").write_text("earlier\n")
-    moment = kill_at_random(predict, work, duration, "predict")
-    assert (work / "sub" / "eprstmt_predict.json").read_bytes() in (
-        b"earlier\n", (tmp_path / "ref" / "sub" / "eprstmt_predict.json").read_bytes())
+    _, _, moment = run_then_kill(predict, tmp_path, "predict",
+                                 {"sub/eprstmt_predict.json": "earlier\n"})
+    done = (ref / "sub" / "eprstmt_predict.json").read_bytes()
+    assert (work / "sub" / "eprstmt_predict.json").read_bytes() in (b"earlier\n", done), moment
     timed(predict, work)
-    assert (work / "sub" / "eprstmt_predict.json").read_bytes() == \
-        (tmp_path / "ref" / "sub" / "eprstmt_predict.json").read_bytes(), moment
+    assert (work / "sub" / "eprstmt_predict.json").read_bytes() == done, moment
     assert not debris(work), moment
 
 
