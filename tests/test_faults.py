@@ -373,30 +373,47 @@ def _umask() -> int:
     return mask
 
 
-def test_an_unwritable_output_folder(world, tmp_path):
-    """A read-only folder (as root, whom permissions do not stop, the command runs as
-    nobody) and a parent that is a file."""
-    base = Path(tempfile_dir(tmp_path))
-    corpus = base / "corpus.txt"
-    shutil.copy(world.corpus, corpus)
-    corpus.chmod(0o644)
-    locked = base / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
+ENTRY = [sys.executable, "-c", "from zhnlp.cli.main import main; main()"]
+
+
+def test_a_read_only_output_folder(world):
+    """Root ignores permissions, so as root the commands run as nobody (setpriv), from a
+    folder that nobody may read; where nobody cannot run this Python, the test says so."""
+    import tempfile
+
     as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] \
         if os.geteuid() == 0 else []
     if as_user and not shutil.which("setpriv"):
         pytest.skip("running as root without setpriv: a read-only folder stops nothing")
-    for args in (["discover-words", str(corpus), "-o", str(locked / "w.tsv")],
-                 ["segment", str(corpus), "-o", str(locked / "seg.txt")],
-                 ["segment", str(corpus), "-o", str(locked / "new" / "seg.txt")]):
-        res = subprocess.run([*as_user, sys.executable, "-c",
-                              "from zhnlp.cli.main import main; main()", *args, "-q"],
-                             capture_output=True, cwd=base,
-                             env={**os.environ, "HOME": str(base), "MPLCONFIGDIR": str(base)})
-        assert "Permission denied" in assert_refused(res, str(locked / ""))
-    assert os.listdir(locked) == []
-    # a file where a folder of the output path belongs
+    base = Path(tempfile.mkdtemp(prefix="zhnlp-faults-"))
+    try:
+        base.chmod(0o755)
+        env = {**os.environ, "HOME": str(base), "MPLCONFIGDIR": str(base)}
+        probe = subprocess.run([*as_user, sys.executable, "-c", "import zhnlp.cli.main"],
+                               capture_output=True, cwd=base, env=env)
+        if probe.returncode:
+            pytest.skip("the unprivileged user cannot import zhnlp from this checkout: "
+                        + probe.stderr.decode(errors="replace").strip().splitlines()[-1])
+        corpus = base / "corpus.txt"
+        shutil.copy(world.corpus, corpus)
+        corpus.chmod(0o644)
+        locked = base / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        for args in (["discover-words", str(corpus), "-o", str(locked / "w.tsv")],
+                     ["segment", str(corpus), "-o", str(locked / "seg.txt")],
+                     ["segment", str(corpus), "-o", str(locked / "new" / "seg.txt")]):
+            res = subprocess.run([*as_user, *ENTRY, *args, "-q"], capture_output=True,
+                                 cwd=base, env=env)
+            assert "Permission denied" in assert_refused(res, str(locked / "")), args
+        assert os.listdir(locked) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_file_where_an_output_folder_belongs(world, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    shutil.copy(world.corpus, corpus)
     for args in (["discover-words", str(corpus), "-o", str(corpus / "w.tsv")],
                  ["prepare", str(corpus), "--tokenizer", str(world.tok), "-o",
                   str(corpus / "s")],
@@ -409,18 +426,11 @@ def test_an_unwritable_output_folder(world, tmp_path):
                  ["plot-run", str(world.run), "-o", str(corpus / "c.png")]):
         res = zhnlp(*args, "-q")
         assert f"{corpus} is a file" in assert_refused(res, str(corpus / "")), args[0]
+    # and a corpus cache that cannot be made
     res = zhnlp("corpus", "get", "reviews", "-q", env={**os.environ,
                                                        "ZHNLP_CACHE": str(corpus / "c")})
     assert "ZHNLP_CACHE" in assert_refused(res, str(corpus))
-
-
-def tempfile_dir(tmp_path: Path) -> str:
-    """A folder that another user can enter (pytest's are private to their owner)."""
-    import tempfile
-
-    path = tempfile.mkdtemp(prefix="zhnlp-faults-")
-    os.chmod(path, 0o755)
-    return path
+    assert corpus.read_bytes() == world.corpus_bytes
 
 
 # --------------------------------------------------------------------------- CLUE data
@@ -477,20 +487,53 @@ CLUE_FAULTS = ["missing", "folder", "empty", "binary", "gb18030", "nul", "trunca
                "array for an object", "missing field", "unknown label", "empty dev set"]
 
 
-@pytest.mark.parametrize("fault", CLUE_FAULTS)
-@pytest.mark.parametrize("command", ["finetune", "evaluate"])
+# predict reads the unlabelled test split: the faults of a file, and a missing one
+PREDICT_FAULTS = ["missing", "folder", "empty", "binary", "gb18030", "nul",
+                  "truncated last line", "array for an object", "missing field"]
+
+
+@pytest.mark.parametrize(("command", "fault"), [
+    *(("finetune", f) for f in CLUE_FAULTS), *(("evaluate", f) for f in CLUE_FAULTS),
+    *(("predict", f) for f in PREDICT_FAULTS)])
 def test_bad_clue_data(world, tmp_path, command, fault):
     data = tmp_path / "eprstmt"
     shutil.copytree(world.eprstmt, data)
-    names, line = _clue_fault(data, fault, "train_few_all.json" if command == "finetune"
-                              else "dev_few_all.json")
+    split = {"finetune": "train_few_all.json", "evaluate": "dev_few_all.json",
+             "predict": "test.json"}[command]
+    names, line = _clue_fault(data, fault, split)
     out = tmp_path / "out"
-    args = (["finetune", "--task", "eprstmt", "--data", str(data), "--model", "tiny",
-             "--out", str(out), "--epochs", "1"] if command == "finetune" else
-            ["evaluate", "--task", "eprstmt", "--data", str(data), "--model",
-             str(world.model / "best")])
+    model = str(world.model / "best")
+    args = {"finetune": ["finetune", "--task", "eprstmt", "--data", str(data), "--model",
+                         "tiny", "--out", str(out), "--epochs", "1"],
+            "evaluate": ["evaluate", "--task", "eprstmt", "--data", str(data), "--model", model],
+            "predict": ["predict", "--task", "eprstmt", "--data", str(data), "--model", model,
+                        "-o", str(out)]}[command]
     res = zhnlp(*args, "-q")
     assert_refused(res, str(names), line)
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("fault", ["missing", "no manifest", "broken manifest",
+                                   "truncated shard", "missing shard"])
+def test_bad_pretraining_data(world, tmp_path, fault):
+    shards = tmp_path / "shards"
+    if fault != "missing":
+        shutil.copytree(world.shards, shards)
+    names = shards
+    if fault == "no manifest":
+        (shards / "manifest.json").unlink()
+    elif fault == "broken manifest":
+        names = shards / "manifest.json"
+        names.write_text(names.read_text()[:100])
+    elif fault in ("truncated shard", "missing shard"):
+        names = shards / "shard-00000.npy"
+        data = names.read_bytes()
+        names.unlink()
+        if fault == "truncated shard":
+            names.write_bytes(data[:len(data) // 2])
+    out = tmp_path / "run"
+    res = zhnlp("pretrain", "--data", str(shards), "--config", "tiny", "--out", str(out), "-q")
+    assert_refused(res, str(names))
     assert not out.exists()
 
 
