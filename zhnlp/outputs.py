@@ -99,7 +99,8 @@ def _lock(path: str, out: str) -> Iterator[None]:
             if exc.errno in (errno.EAGAIN, errno.EACCES):
                 raise ZhnlpError(f"{out}: another zhnlp command (pid {holder}) is writing it; "
                                  "wait for it to finish or choose another output") from None
-            raise
+            raise ZhnlpError(f"{out}: cannot lock {path} ({exc.strerror}); write to a local "
+                             "folder") from None
         # The holder before us may have removed the file after we opened it: then our lock is
         # on a file nobody else will see, and we start again on the path's current file.
         try:
