@@ -29,8 +29,10 @@ def _fmt(scores: dict[str, float]) -> str:
 @click.option("--task", type=click.Choice(TASK_NAMES), required=True,
               help="The CLUE / FewCLUE task.")
 @DATA
-@click.option("--model", required=True, help="A checkpoint directory, or tiny / small for a "
-              "randomly initialised ELECTRA with a tokenizer learned from the training text.")
+@click.option("--model", required=True, help="A checkpoint directory (a pretrain run stands "
+              "for its discriminator, a finetune OUT for its best checkpoint), or tiny / small "
+              "for a randomly initialised ELECTRA with a tokenizer learned from the training "
+              "text.")
 @click.option("--out", "-o", required=True, metavar="DIR",
               help="Run directory: best/ (the best dev checkpoint), results.json, curve.png.")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(1))
@@ -93,7 +95,8 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
 @click.option("--task", type=click.Choice(TASK_NAMES), required=True,
               help="The CLUE / FewCLUE task.")
 @DATA
-@click.option("--model", required=True, help="A fine-tuned checkpoint (finetune's OUT/best).")
+@click.option("--model", required=True,
+              help="finetune's OUT (its best checkpoint), or a fine-tuned checkpoint folder.")
 @click.option("--json", "as_json", is_flag=True, help="All scores as one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="Print the main score alone, no progress bar.")
 def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -> None:
@@ -121,8 +124,9 @@ def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -
               help="Every task with data in DATA/<task> and a checkpoint in "
               "MODEL/<task>[/best], zipped into OUT (a .zip) for the leaderboard.")
 @DATA
-@click.option("--model", required=True, help="A fine-tuned checkpoint (finetune's OUT/best); "
-              "with --all-tasks, the folder holding one run per task.")
+@click.option("--model", required=True, help="finetune's OUT (its best checkpoint), or a "
+              "fine-tuned checkpoint folder; with --all-tasks, the folder holding one run per "
+              "task.")
 @click.option("--split", type=click.Choice(["test", "dev", "train"]), default="test",
               show_default=True)
 @click.option("--out", "-o", default=None, metavar="PATH",

@@ -118,6 +118,14 @@ def test_predict_writes_the_submission_file(tuned, tmp_path):
     res = zhnlp("evaluate", "--task", "tnews", "--data", str(folder), "--model",
                 str(out / "best"), text=True)
     assert res.returncode == 1 and "fine-tuned for eprstmt, not tnews" in res.stderr
+    # finetune's output folder stands for its best checkpoint, in evaluate and predict
+    scores = [zhnlp("evaluate", "--task", "eprstmt", "--data", str(folder), "--model", model,
+                    "--json", "-q", text=True).stdout for model in (str(out), str(out / "best"))]
+    assert scores[0] == scores[1] and json.loads(scores[0])["accuracy"] > 0
+    res = zhnlp("predict", "--task", "eprstmt", "--data", str(folder), "--model", str(out),
+                "-o", str(tmp_path / "again"), "-q")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "again" / "eprstmt_predict.json").read_bytes() == open(path, "rb").read()
 
 
 def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
@@ -166,6 +174,9 @@ def test_model_argument_resolves_names_checkpoints_and_pretrain_runs(tmp_path):
     (tmp_path / "run" / "discriminator" / "config.json").write_text("{}")
     assert resolve_model(str(tmp_path / "run")) == str(tmp_path / "run" / "discriminator")
     assert resolve_model(str(tmp_path / "run" / "discriminator")).endswith("discriminator")
+    (tmp_path / "ft" / "best").mkdir(parents=True)  # finetune's output: its best checkpoint
+    (tmp_path / "ft" / "best" / "config.json").write_text("{}")
+    assert resolve_model(str(tmp_path / "ft")) == str(tmp_path / "ft" / "best")
     with pytest.raises(InputError, match="no config.json"):
         resolve_model(str(tmp_path))
     with pytest.raises(ZhnlpError, match="neither a checkpoint directory nor one of tiny"):

@@ -56,19 +56,30 @@ class FinetuneConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def checkpoint_in(folder: str) -> str | None:
+    """The checkpoint a folder stands for: itself when it holds one (``config.json``), the
+    best checkpoint of a ``zhnlp finetune`` output folder (``best/``), or None."""
+    for path in (folder, os.path.join(folder, "best")):
+        if os.path.exists(os.path.join(path, "config.json")):
+            return path
+    return None
+
+
 def resolve_model(model: str) -> str:
-    """A config name as it is; a ``zhnlp pretrain`` run directory as its discriminator (what
-    ELECTRA fine-tunes); any other directory must be a checkpoint."""
+    """A config name as it is; a ``zhnlp finetune`` output folder as its best checkpoint; a
+    ``zhnlp pretrain`` run directory as its discriminator (what ELECTRA fine-tunes); any other
+    directory must be a checkpoint."""
     if model in SIZES:
         return model
     if not os.path.isdir(model):
         raise ZhnlpError(f"--model {model!r} is neither a checkpoint directory nor one of "
                          f"{', '.join(SIZES)}")
-    if os.path.exists(os.path.join(model, "config.json")):
-        return model
-    if os.path.exists(os.path.join(model, "discriminator", "config.json")):
-        return os.path.join(model, "discriminator")
-    raise InputError(model, "not a checkpoint directory (no config.json)")
+    found = checkpoint_in(model)
+    if found is None and os.path.exists(os.path.join(model, "discriminator", "config.json")):
+        found = os.path.join(model, "discriminator")
+    if found is None:
+        raise InputError(model, "not a checkpoint directory (no config.json)")
+    return found
 
 
 def load_tokenizer(path: str) -> Any:
@@ -383,9 +394,12 @@ def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
     import transformers
     from transformers.utils import logging as hf_logging
 
+    found = checkpoint_in(model_dir)
+    if found is None:
+        raise InputError(model_dir, "not a fine-tuned checkpoint (no config.json, nor a "
+                         "finetune output folder with best/config.json)")
+    model_dir = found
     config = os.path.join(model_dir, "config.json")
-    if not os.path.exists(config):
-        raise InputError(model_dir, "not a fine-tuned checkpoint (no config.json)")
     saved: dict[str, Any] = {}
     if os.path.exists(os.path.join(model_dir, TASK_FILE)):
         with open(os.path.join(model_dir, TASK_FILE), encoding="utf-8") as handle:

@@ -12,25 +12,18 @@ from zhnlp.io import atomic_write
 from zhnlp.outputs import scratch_dir
 
 
-def checkpoint_of(model_root: str, task: str) -> str | None:
-    """``MODELS/<task>/best`` (finetune's output) or ``MODELS/<task>`` if it is a checkpoint."""
-    for path in (os.path.join(model_root, task, "best"), os.path.join(model_root, task)):
-        if os.path.exists(os.path.join(path, "config.json")):
-            return path
-    return None
-
-
 def predict_all(data_root: str, model_root: str, out_zip: str, split: str = "test", *,
                 quiet: bool = True) -> list[tuple[str, str, int]]:
     """Predict every task that has data in ``DATA/<task>`` and a checkpoint under
     ``MODELS/<task>``; write the files into ``out_zip`` (atomically).  Returns
     (task, file name, lines) for each task included."""
-    from zhnlp.clue.finetune import predict
+    from zhnlp.clue.finetune import checkpoint_in, predict
 
     done = []
     with scratch_dir("predict") as tmp:
         for task in TASK_NAMES:
-            data, model = os.path.join(data_root, task), checkpoint_of(model_root, task)
+            data = os.path.join(data_root, task)
+            model = checkpoint_in(os.path.join(model_root, task))
             if not os.path.isdir(data) or model is None:
                 continue
             path = predict(task, data, model, tmp, split, quiet=quiet)
