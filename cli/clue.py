@@ -1,4 +1,5 @@
-"""``zhnlp finetune``, ``zhnlp evaluate``, ``zhnlp predict`` for the CLUE tasks."""
+"""``zhnlp finetune``, ``zhnlp evaluate``, ``zhnlp predict``: the CLUE tasks and the user's own
+labelled files (``--task text-classification``), and labelling new text (``predict --input``)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,52 @@ import os
 import zipfile
 
 import click
+from zhnlp.cli.output import output
 
-from zhnlp.clue import TASK_NAMES
+from zhnlp.clue import OWN_TASKS, TASK_NAMES
 from zhnlp.errors import ZhnlpError
 from zhnlp.outputs import claim
 
-DATA = click.option("--data", required=True, metavar="DIR",
+DATA = click.option("--data", default=None, metavar="DIR",
                     help="The task's files under CLUE's names (train.json, dev.json, test.json; "
                     "FewCLUE's train_few_all.json, dev_few_all.json; cmrc2018_*.json, "
-                    "c3's d-/m- halves).")
+                    "c3's d-/m- halves); for text-classification train/dev/test with a .csv, "
+                    ".tsv, .txt or .jsonl suffix.")
+TASK = click.option("--task", type=click.Choice([*TASK_NAMES, *OWN_TASKS]),
+                    help="A CLUE / FewCLUE task, or text-classification on your own files.")
+OWN_OPTIONS = ("train", "dev", "test", "text_field", "text_pair_field", "label_field")
+
+
+def own_data(command: click.Command) -> click.Command:
+    """The options of text-classification on the user's own CSV, TSV or JSON-lines files."""
+    options = [
+        click.option("--train", default=None, metavar="FILE", help="text-classification: "
+                     "the training file (else DATA/train.csv|tsv|txt|jsonl)."),
+        click.option("--dev", default=None, metavar="FILE", help="text-classification: "
+                     "the dev file (else DATA/dev.*)."),
+        click.option("--test", default=None, metavar="FILE", help="text-classification: "
+                     "the file to predict with predict --task (else DATA/test.*)."),
+        click.option("--text-field", default=None, metavar="NAME",
+                     help="text-classification: the text's column or key (default text; a "
+                     "number for a headerless CSV/TSV, from 0)."),
+        click.option("--text-pair-field", default=None, metavar="NAME",
+                     help="text-classification: a second text, for pairs."),
+        click.option("--label-field", default=None, metavar="NAME",
+                     help="text-classification: the label's column or key (default label)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _own(values: dict[str, str | None]) -> dict[str, str]:
+    """The own-data options given (those left out keep the task's defaults)."""
+    return {k: v for k, v in values.items() if k in OWN_OPTIONS and v is not None}
+
+
+def _need_data(task: str, data: str | None) -> None:
+    if data is None and task not in OWN_TASKS:
+        raise click.UsageError(f"--task {task} reads its files from --data DIR")
 
 
 def _fmt(scores: dict[str, float]) -> str:
@@ -26,9 +64,9 @@ def _fmt(scores: dict[str, float]) -> str:
 
 
 @click.command("finetune")
-@click.option("--task", type=click.Choice(TASK_NAMES), required=True,
-              help="The CLUE / FewCLUE task.")
+@TASK
 @DATA
+@own_data
 @click.option("--model", required=True, help="A checkpoint directory (a pretrain run stands "
               "for its discriminator, a finetune OUT for its best checkpoint), or tiny / small "
               "for a randomly initialised ELECTRA with a tokenizer learned from the training "
@@ -55,26 +93,33 @@ def _fmt(scores: dict[str, float]) -> str:
               help="auto (the GPU when there is one, bf16 where it has it), cpu, cuda, cuda:1.")
 @click.option("--force", is_flag=True, help="Replace a finished run in OUT (its best/ too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
-def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_size: int,
-                 lr: float, layer_decay: float, max_len: int, patience: int, seeds: str,
-                 doc_stride: int, max_answer_len: int, crf: bool, device: str, force: bool,
-                 quiet: bool) -> None:
+def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epochs: int,
+                 batch_size: int, lr: float, layer_decay: float, max_len: int, patience: int,
+                 seeds: str, doc_stride: int, max_answer_len: int, crf: bool, device: str,
+                 force: bool, quiet: bool, **own: str | None) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
     \b
     Example:
       zhnlp finetune --task eprstmt --data ../shared/data/fewclue/eprstmt \\
           --model run/discriminator --out ft/eprstmt --epochs 5 --seeds 1,2,3
+      zhnlp finetune --task text-classification --train news.tsv --dev dev.tsv \\
+          --text-field 1 --label-field 0 --model tiny --out ft/news --lr 1e-3
     """
     from zhnlp.clue.finetune import FinetuneConfig, finetune
 
+    if task is None:
+        raise click.UsageError("give --task")
+    _need_data(task, data)
     try:
         seed_list = tuple(int(s) for s in seeds.split(","))
     except ValueError:
         raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers",
                                  param_hint="--seeds") from None
-    options = {"doc_stride": doc_stride, "max_answer_len": max_answer_len, "crf": crf}
-    with claim(out, [data, model if os.path.isdir(model) else None], folder=True):
+    options = {"doc_stride": doc_stride, "max_answer_len": max_answer_len, "crf": crf,
+               **_own(own)}
+    inputs = [data, model if os.path.isdir(model) else None, own["train"], own["dev"]]
+    with claim(out, inputs, folder=True):
         results = finetune(FinetuneConfig(task=task, data=data, model=model, out=out,
                                           epochs=epochs, batch_size=batch_size, lr=lr,
                                           layer_decay=layer_decay, max_len=max_len,
@@ -84,6 +129,8 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
     if not quiet:
         metric = results["metric"]
         speed = results["throughput"]
+        if results["train_summary"]:
+            click.echo(f"{task} training labels: {results['train_summary']}", err=True)
         click.echo(f"{task} dev {metric}: mean {results['mean']:.4f}, median "
                    f"{results['median']:.4f}, max {results['max']:.4f} over {len(seed_list)} "
                    f"seed(s); baseline {results['baseline'][metric]:.4f}; "
@@ -92,24 +139,28 @@ def finetune_cmd(task: str, data: str, model: str, out: str, epochs: int, batch_
 
 
 @click.command("evaluate")
-@click.option("--task", type=click.Choice(TASK_NAMES), required=True,
-              help="The CLUE / FewCLUE task.")
+@TASK
 @DATA
+@own_data
 @click.option("--model", required=True,
               help="finetune's OUT (its best checkpoint), or a fine-tuned checkpoint folder.")
 @click.option("--json", "as_json", is_flag=True, help="All scores as one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="Print the main score alone, no progress bar.")
-def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -> None:
+def evaluate_cmd(task: str | None, data: str | None, model: str, as_json: bool, quiet: bool,
+                 **own: str | None) -> None:
     """Print the dev scores of a fine-tuned MODEL (accuracy; CMRC EM/F1; CLUENER P/R/F1).
 
     \b
     Example:
-      zhnlp evaluate --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/best
+      zhnlp evaluate --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/eprstmt
+      zhnlp evaluate --model ft/news --dev other-dev.tsv     # the task the model was tuned for
     """
     from zhnlp.clue import get_task
-    from zhnlp.clue.finetune import evaluate
+    from zhnlp.clue.finetune import evaluate, trained_task
 
-    scores = evaluate(task, data, model, quiet=quiet)
+    task = task or trained_task(model)
+    _need_data(task, data)
+    scores = evaluate(task, data, model, quiet=quiet, options=_own(own))
     if as_json:
         click.echo(json.dumps(scores))
     elif quiet:
@@ -119,11 +170,17 @@ def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -
 
 
 @click.command("predict")
-@click.option("--task", type=click.Choice(TASK_NAMES), help="The CLUE / FewCLUE task.")
+@TASK
 @click.option("--all-tasks", is_flag=True,
               help="Every task with data in DATA/<task> and a checkpoint in "
               "MODEL/<task>[/best], zipped into OUT (a .zip) for the leaderboard.")
+@click.option("--input", "source", default=None, metavar="FILE",
+              help="New text to label with a classification MODEL: a .csv/.tsv/.jsonl table "
+              "with the model's fields, or plain text, one input a line (- for stdin).")
+@click.option("--top-k", default=1, show_default=True, type=click.IntRange(1),
+              help="With --input: also list the K most probable labels.")
 @DATA
+@own_data
 @click.option("--model", required=True, help="finetune's OUT (its best checkpoint), or a "
               "fine-tuned checkpoint folder; with --all-tasks, the folder holding one run per "
               "task.")
@@ -131,22 +188,37 @@ def evaluate_cmd(task: str, data: str, model: str, as_json: bool, quiet: bool) -
               show_default=True)
 @click.option("--out", "-o", default=None, metavar="PATH",
               help="Folder for the submission file (its official name) [default: .]; "
-              "with --all-tasks, the zip [default: submit.zip].")
+              "with --all-tasks, the zip [default: submit.zip]; with --input, the JSON-lines "
+              "file [default: stdout].")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing.")
-def predict_cmd(task: str | None, all_tasks: bool, data: str, model: str, split: str,
-                out: str | None, quiet: bool) -> None:
-    """Write TASK's CLUE submission file, or every task's files zipped (--all-tasks).
+def predict_cmd(task: str | None, all_tasks: bool, source: str | None, top_k: int,
+                data: str | None, model: str, split: str, out: str | None, quiet: bool,
+                **own: str | None) -> None:
+    """Label new text (--input), or write TASK's submission file, or every task's files
+    zipped (--all-tasks).
 
     \b
     Example:
-      zhnlp predict --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/best -o sub/
+      zhnlp predict --model ft/news --input titles.txt --top-k 3 -o labelled.jsonl
+      zhnlp predict --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/ -o sub/
       zhnlp predict --all-tasks --data ../shared/data/fewclue --model ft/ -o submit.zip
     """
-    if all_tasks == (task is not None):
-        raise click.UsageError("give either --task or --all-tasks")
+    if sum((all_tasks, task is not None, source is not None)) != 1:
+        raise click.UsageError("give one of --input, --task or --all-tasks")
+    if source is not None:
+        from zhnlp.clue.finetune import label_texts
+
+        with claim(out, [source, model]), output(out) as handle:
+            done = label_texts(model, source, handle, top_k=top_k, options=_own(own),
+                               quiet=quiet)
+        if not quiet:
+            click.echo(f"{done:,} inputs labelled" + (f" -> {out}" if out else ""), err=True)
+        return
     if all_tasks:
         from zhnlp.clue.submission import predict_all
 
+        if data is None:
+            raise click.UsageError("--all-tasks reads DATA/<task>: give --data")
         out = out or "submit.zip"
         if os.path.isfile(out) and not zipfile.is_zipfile(out):
             raise ZhnlpError(f"{out}: exists and is not a zip file; choose another --out")
@@ -160,9 +232,12 @@ def predict_cmd(task: str | None, all_tasks: bool, data: str, model: str, split:
     from zhnlp.clue import get_task
     from zhnlp.clue.finetune import predict
 
+    assert task is not None
+    _need_data(task, data)
     if out is not None and os.path.isfile(out):
         raise ZhnlpError(f"{out}: is a file; --out is the folder for the submission file")
-    with claim(os.path.join(out or ".", get_task(task).submission_name(data)), [data, model]):
-        path = predict(task, data, model, out or ".", split, quiet=quiet)
+    with claim(os.path.join(out or ".", get_task(task).submission_name(data)),
+               [data, model, own["test"]]):
+        path = predict(task, data, model, out or ".", split, quiet=quiet, options=_own(own))
     if not quiet:
         click.echo(path)

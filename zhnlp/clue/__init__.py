@@ -12,21 +12,25 @@ from zhnlp.clue.chid import Chid
 from zhnlp.clue.classification import TASKS as _CLASSIFICATION
 from zhnlp.clue.cluener import ClueNer
 from zhnlp.clue.cmrc import Cmrc2018
+from zhnlp.clue.own import TextClassification
 from zhnlp.errors import ZhnlpError
 
 _FACTORIES: dict[str, Any] = {t.name: (lambda t=t: t) for t in _CLASSIFICATION}
 _FACTORIES.update(cmrc2018=Cmrc2018, chid=Chid, c3=C3, cluener=ClueNer)
-TASK_NAMES = tuple(_FACTORIES)
+TASK_NAMES = tuple(_FACTORIES)  # the CLUE and FewCLUE tasks
+# tasks on the user's own files
+OWN_TASKS = {"text-classification": TextClassification}
+_FACTORIES.update(OWN_TASKS)
 
 
 def get_task(name: str, **options: Any) -> Task:
     """The adapter of task ``name``; ``options`` that its constructor does not take (say
     ``max_answer_len`` for TNEWS) are ignored, so one set of settings serves every task."""
     if name not in _FACTORIES:
-        raise ZhnlpError(f"unknown task {name!r} (one of {', '.join(TASK_NAMES)})")
+        raise ZhnlpError(f"unknown task {name!r} (one of {', '.join(_FACTORIES)})")
     factory = _FACTORIES[name]
     accepted = inspect.signature(factory).parameters
     return factory(**{k: v for k, v in options.items() if k in accepted})
 
 
-__all__ = ["TASK_NAMES", "Task", "get_task"]
+__all__ = ["OWN_TASKS", "TASK_NAMES", "Task", "get_task"]

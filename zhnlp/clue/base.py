@@ -54,6 +54,8 @@ class Task:
     # submission file name on the CLUE 1.1 and on the FewCLUE leaderboard
     submission: str = ""
     fewclue_submission: str = ""
+    # the labels are learned from the training file, and a fine-tuned model carries them
+    labels_in_model: bool = False
 
     def labels(self, data: str) -> list[str]:
         """The label names (classification and tagging heads); empty for the others."""
@@ -90,6 +92,10 @@ class Task:
         """The submission file, in the leaderboard's format."""
         raise NotImplementedError
 
+    def describe(self, train: Sequence[Any]) -> str:
+        """A line about the training data for the run's summary (empty: nothing to say)."""
+        return ""
+
     def loss(self, model: Any, batch: dict[str, Any]) -> Any:
         """The training loss of a batch of inputs and targets (default: the model's own)."""
         return model(**batch).loss
@@ -125,10 +131,10 @@ class Task:
             out += examples
         return out
 
-    def submission_name(self, data: str) -> str:
+    def submission_name(self, data: str | None) -> str:
         """FewCLUE's name when ``data`` holds FewCLUE's splits, else CLUE 1.1's."""
-        few = any(os.path.exists(os.path.join(data, f"{s}_few_all.json"))
-                  for s in ("train", "dev"))
+        few = data is not None and any(os.path.exists(os.path.join(data, f"{s}_few_all.json"))
+                                       for s in ("train", "dev"))
         return self.fewclue_submission if few and self.fewclue_submission else self.submission
 
 

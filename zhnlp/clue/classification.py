@@ -143,6 +143,12 @@ class ClassificationTask(Task):
         for e, label in zip(examples, predicted):
             handle.write(json.dumps({"id": e.id, "label": label}, ensure_ascii=False) + "\n")
 
+    def describe(self, train: Sequence[Example]) -> str:
+        """The training labels with their counts, most frequent first, and the imbalance."""
+        counts = Counter(e.label for e in train).most_common()
+        return (", ".join(f"{label} {n}" for label, n in counts)
+                + f" (most/least frequent: {counts[0][1] / counts[-1][1]:.1f}x)")
+
 
 _NLI = ("entailment", "neutral", "contradiction")
 TASKS = [

@@ -15,8 +15,9 @@ import os
 import shutil
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
 from zhnlp.model_sizes import SIZES
+from zhnlp.parallel import chunked
 from zhnlp.progress import progress_bar
 
 TASK_FILE = "zhnlp_task.json"  # beside a fine-tuned checkpoint: its task and settings
@@ -270,7 +272,8 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True, force: bool = False,
         "task": cfg.task, "metric": task.metric, "config": asdict(cfg),
         "files": {s: task.find(cfg.data, s) for s in ("train", "dev")},
         "examples": {"train": len(train), "dev": len(dev)},
-        "baseline": task.baseline(train, dev), "seeds": {}}
+        "baseline": task.baseline(train, dev), "train_summary": task.describe(train),
+        "seeds": {}}
     resume = _resume_state(cfg)
     # run-wide counters; a resumed run takes them from its state
     run = resume["run"] if resume else {"best_overall": -math.inf, "train_seconds": 0.0,
@@ -385,9 +388,9 @@ def _plot(results: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
-                   labelled: bool) -> tuple[Task, list[str], list[Any], torch.nn.Module, Any,
-                                            int]:
+def load_finetuned(task_name: str, data: str | None, model_dir: str, split: str, *,
+                   labelled: bool, options: dict[str, Any] | None = None, read: bool = True,
+                   ) -> tuple[Task, list[str], list[Any], torch.nn.Module, Any, int]:
     """(task, labels, examples of ``split``, model, tokenizer, max_len) of a fine-tuned
     checkpoint, with the task settings it was trained with (``zhnlp_task.json``) where it
     has them; the data is read before the weights, so bad input fails fast."""
@@ -406,17 +409,19 @@ def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
             saved = json.load(handle)
         if saved.get("task") != task_name:
             raise ZhnlpError(f"{model_dir}: fine-tuned for {saved.get('task')}, not {task_name}")
-    task = get_task(task_name, **saved.get("options", {}))
-    labels = task.labels(data)
+    # the files and fields given now take the place of those the model was trained with
+    task = get_task(task_name, **{**saved.get("options", {}),
+                                  **{k: v for k, v in (options or {}).items() if v is not None}})
+    with open(config, encoding="utf-8") as handle:
+        id2label = json.load(handle).get("id2label", {})
+    trained = [id2label.get(str(i)) for i in range(len(id2label))]
+    labels = trained if task.labels_in_model else task.labels(data)
     if labels:
-        with open(config, encoding="utf-8") as handle:
-            id2label = json.load(handle).get("id2label", {})
-        trained = [id2label.get(str(i)) for i in range(len(id2label))]
         if set(trained) != set(labels):
             raise ZhnlpError(f"{model_dir}: fine-tuned for labels {trained[:5]}..., not "
                              f"{task_name}'s")
         labels = trained
-    examples = task.load(data, split, labels, labelled=labelled)
+    examples = task.load(data, split, labels, labelled=labelled) if read else []
     hf_logging.disable_progress_bar()
     model = getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(model_dir)
     model.to(pick_device())
@@ -425,22 +430,88 @@ def load_finetuned(task_name: str, data: str, model_dir: str, split: str, *,
     return task, labels, examples, model, tokenizer, int(saved.get("max_len", 128))
 
 
-def evaluate(task_name: str, data: str, model_dir: str, *,
-             quiet: bool = True) -> dict[str, float]:
+def evaluate(task_name: str, data: str | None, model_dir: str, *, quiet: bool = True,
+             options: dict[str, Any] | None = None) -> dict[str, float]:
     """The task's scores of a fine-tuned checkpoint on the dev split."""
-    task, labels, dev, model, tokenizer, max_len = load_finetuned(task_name, data, model_dir,
-                                                                  "dev", labelled=True)
+    task, labels, dev, model, tokenizer, max_len = load_finetuned(
+        task_name, data, model_dir, "dev", labelled=True, options=options)
     return task.score(_predict(model, task, tokenizer, dev, labels, max_len, quiet=quiet), dev)
 
 
-def predict(task_name: str, data: str, model_dir: str, out_dir: str,
-            split: str = "test", *, quiet: bool = True) -> str:
+def predict(task_name: str, data: str | None, model_dir: str, out_dir: str,
+            split: str = "test", *, quiet: bool = True,
+            options: dict[str, Any] | None = None) -> str:
     """Write the task's submission file for ``split`` in ``out_dir``; returns its path."""
     task, labels, examples, model, tokenizer, max_len = load_finetuned(
-        task_name, data, model_dir, split, labelled=False)
+        task_name, data, model_dir, split, labelled=False, options=options)
     predicted = _predict(model, task, tokenizer, examples, labels, max_len, quiet=quiet)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, task.submission_name(data))
     with atomic_write(path, "w", encoding="utf-8") as handle:
         task.write(predicted, examples, handle)
     return path
+
+
+def trained_task(model_dir: str) -> str:
+    """The task a fine-tuned checkpoint (or finetune output folder) was trained for."""
+    found = checkpoint_in(model_dir)
+    path = os.path.join(found or model_dir, TASK_FILE)
+    if not os.path.exists(path):
+        raise InputError(model_dir, f"not a zhnlp fine-tuned checkpoint (no {TASK_FILE})")
+    with open(path, encoding="utf-8") as handle:
+        return str(json.load(handle)["task"])
+
+
+def label_texts(model_dir: str, source: str, handle: IO[str], *, top_k: int = 1,
+                batch_size: int = 512, options: dict[str, Any] | None = None,
+                quiet: bool = True) -> int:
+    """Label new text with a fine-tuned classifier; returns the number of inputs labelled.
+
+    ``source`` is plain text (one input a line; ``.gz``/``.bz2``; ``-`` for stdin), read and
+    labelled in batches of ``batch_size`` lines, or a file in the task's own format (CSV,
+    TSV, JSON lines with the fields it was trained with, or ``options``; a CLUE task's JSON
+    lines).  Each input gives a JSON line: ``id`` (its line number, or the file's own id),
+    text, label and the label's probability, and the ``top_k`` best labels with theirs when
+    ``top_k`` > 1.
+    """
+    from zhnlp.clue.own import TABLES
+    from zhnlp.io import iter_text
+
+    name = trained_task(model_dir)
+    task, labels, _, model, tokenizer, max_len = load_finetuned(
+        name, None, model_dir, "test", labelled=False, options=options, read=False)
+    if task.head != "SequenceClassification":
+        raise ZhnlpError(f"{model_dir}: a {name} model; --input labels texts with a "
+                         "classification model (use --task for the others)")
+    examples: Iterable[Any]
+    if source.endswith(TABLES):  # the task's own format: its fields, or CLUE's JSON lines
+        examples = task.read(source, labels, labelled=False)
+    else:
+        from zhnlp.clue.classification import Example
+
+        lines = (line for chunk in iter_text(source, quiet=True) for line in chunk.splitlines())
+        numbered = ((n, line) for n, line in enumerate(lines, 1) if line.strip())
+        examples = (Example(line, None, None, n) for n, line in numbered)
+    bar = progress_bar(desc="labelling", unit="input", quiet=quiet)
+    done = 0
+    with bar:
+        for batch in chunked(examples, batch_size):
+            if batch[0].b is None and getattr(task, "text_pair_field", None):
+                raise ZhnlpError(f"{model_dir}: classifies pairs of texts; give a table with "
+                                 "both fields as --input")
+            enc = task.encode(tokenizer, batch, labels, max_len)
+            logits = run_model(model, task, enc, quiet=True)["logits"]
+            probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
+            best = np.argsort(-probs, axis=-1)[:, :top_k]
+            for e, p, order in zip(batch, probs, best):
+                row = {"id": e.id, "text": e.a, "label": labels[order[0]],
+                       "probability": round(float(p[order[0]]), 6)}
+                if e.b is not None:
+                    row["text_pair"] = e.b
+                if top_k > 1:
+                    row["top_k"] = [{"label": labels[i], "probability": round(float(p[i]), 6)}
+                                    for i in order]
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            done += len(batch)
+            bar.update(len(batch))
+    return done
