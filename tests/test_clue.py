@@ -114,7 +114,7 @@ def test_predict_writes_the_submission_file(tuned, tmp_path):
                 "--out", str(tmp_path / "o"), text=True)
     assert res.returncode == 1 and "none of train.json, train_few_all.json" in res.stderr
     res = zhnlp("predict", "--data", str(folder), "--model", str(out / "best"), text=True)
-    assert res.returncode == 2 and "either --task or --all-tasks" in res.stderr
+    assert res.returncode == 2 and "one of --input, --task or --all-tasks" in res.stderr
     res = zhnlp("evaluate", "--task", "tnews", "--data", str(folder), "--model",
                 str(out / "best"), text=True)
     assert res.returncode == 1 and "fine-tuned for eprstmt, not tnews" in res.stderr
