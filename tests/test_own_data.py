@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from conftest import DATA, need
 from conftest import zhnlp_here as zhnlp
@@ -53,6 +54,13 @@ def test_tiny_model_learns_the_user_labels(tuned):
     assert [config["id2label"][str(i)] for i in range(len(labels))] == labels  # 15, sorted
     assert results["max"] > results["baseline"]["accuracy"] + 0.05, results
     assert "most/least frequent" in summary and "news_story" in summary
+    # the confusion matrix is the best checkpoint's: its diagonal is the accuracy
+    counts = np.array(results["confusion"]["counts"])
+    assert results["confusion"]["labels"] == labels and counts.sum() == 1098
+    assert np.trace(counts) / counts.sum() == pytest.approx(results["max"])
+    assert (counts.sum(1) == [sum(r["label_desc"] == label for r in _rows("dev_few_all.json"))
+                              for label in labels]).all()
+    assert (out / "confusion.png").stat().st_size > 10_000
     scores = json.loads(zhnlp("evaluate", "--model", str(out), "--dev",
                               str(out.parent / "dev.tsv"), "--json", "-q").stdout)
     assert scores["accuracy"] == pytest.approx(results["max"])

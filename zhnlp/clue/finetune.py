@@ -274,6 +274,8 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True, force: bool = False,
         "examples": {"train": len(train), "dev": len(dev)},
         "baseline": task.baseline(train, dev), "train_summary": task.describe(train),
         "seeds": {}}
+    # single-label classification gets a confusion matrix of its best checkpoint's dev labels
+    classifies = task.head == "SequenceClassification" and bool(labels)
     resume = _resume_state(cfg)
     # run-wide counters; a resumed run takes them from its state
     run = resume["run"] if resume else {"best_overall": -math.inf, "train_seconds": 0.0,
@@ -331,8 +333,9 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True, force: bool = False,
             run["train_seconds"] += time.perf_counter() - started
             run["train_seen"] += len(train)
             started = time.perf_counter()
-            scores = task.score(_predict(model, task, tokenizer, dev, labels, cfg.max_len,
-                                         dev_enc, quiet=quiet), dev)
+            predicted = _predict(model, task, tokenizer, dev, labels, cfg.max_len, dev_enc,
+                                 quiet=quiet)
+            scores = task.score(predicted, dev)
             run["eval_seconds"] += time.perf_counter() - started
             run["dev_seen"] += len(dev)
             seed_state["curve"].append(scores)
@@ -342,6 +345,8 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True, force: bool = False,
                 if seed_state["best"] > run["best_overall"]:
                     run["best_overall"] = seed_state["best"]
                     _save(model, tokenizer, task, cfg, os.path.join(cfg.out, "best"))
+                    if classifies:  # the best checkpoint's dev labels, for its confusion
+                        run["best_predicted"] = predicted
             else:
                 seed_state["waited"] += 1
             with atomic_write(os.path.join(cfg.out, RESUME_FILE), "wb") as handle:
@@ -359,11 +364,50 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True, force: bool = False,
     results.update(mean=statistics.mean(bests), median=statistics.median(bests), max=max(bests),
                    throughput={"train_examples_per_s": run["train_seen"] / run["train_seconds"],
                                "predict_examples_per_s": run["dev_seen"] / run["eval_seconds"]})
+    if classifies:
+        matrix = confusion([e.label for e in dev], run["best_predicted"], labels)
+        results["confusion"] = {"labels": labels, "counts": matrix.tolist()}
+        _plot_confusion(matrix, labels, os.path.join(cfg.out, "confusion.png"))
     with atomic_write(os.path.join(cfg.out, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1, ensure_ascii=False)
     _plot(results, os.path.join(cfg.out, "curve.png"))
     os.remove(os.path.join(cfg.out, RESUME_FILE))
     return results
+
+
+def confusion(gold: list[str], predicted: list[str], labels: list[str]) -> np.ndarray:
+    """Counts of (gold label, predicted label), rows and columns in the order of ``labels``."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(matrix, ([index[g] for g in gold], [index[p] for p in predicted]), 1)
+    return matrix
+
+
+def _plot_confusion(matrix: np.ndarray, labels: list[str], path: str) -> None:
+    """Each gold label's row as shares of its examples, with the counts written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    size = max(4.0, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold (dev)")
+    if len(labels) <= 30:
+        for (i, j), n in np.ndenumerate(matrix):
+            if n:
+                ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
+                        color="white" if shares[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the gold label's examples")
+    fig.tight_layout()
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
 
 
 def _plot(results: dict[str, Any], path: str) -> None:
