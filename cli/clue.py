@@ -17,22 +17,23 @@ from zhnlp.outputs import claim
 DATA = click.option("--data", default=None, metavar="DIR",
                     help="The task's files under CLUE's names (train.json, dev.json, test.json; "
                     "FewCLUE's train_few_all.json, dev_few_all.json; cmrc2018_*.json, "
-                    "c3's d-/m- halves); for text-classification train/dev/test with a .csv, "
-                    ".tsv, .txt or .jsonl suffix.")
+                    "c3's d-/m- halves); for text-classification and ner, train/dev/test "
+                    "with the suffix of their format.")
 TASK = click.option("--task", type=click.Choice([*TASK_NAMES, *OWN_TASKS]),
-                    help="A CLUE / FewCLUE task, or text-classification on your own files.")
+                    help="A CLUE / FewCLUE task, or text-classification / ner on your own "
+                    "files.")
 OWN_OPTIONS = ("train", "dev", "test", "text_field", "text_pair_field", "label_field")
 
 
 def own_data(command: click.Command) -> click.Command:
-    """The options of text-classification on the user's own CSV, TSV or JSON-lines files."""
+    """The options of the tasks on the user's own files (text-classification, ner)."""
     options = [
-        click.option("--train", default=None, metavar="FILE", help="text-classification: "
-                     "the training file (else DATA/train.csv|tsv|txt|jsonl)."),
-        click.option("--dev", default=None, metavar="FILE", help="text-classification: "
-                     "the dev file (else DATA/dev.*)."),
-        click.option("--test", default=None, metavar="FILE", help="text-classification: "
-                     "the file to predict with predict --task (else DATA/test.*)."),
+        click.option("--train", default=None, metavar="FILE", help="text-classification, "
+                     "ner: the training file (else DATA/train.csv|tsv|txt|jsonl|bmes...)."),
+        click.option("--dev", default=None, metavar="FILE", help="text-classification, "
+                     "ner: the dev file (else DATA/dev.*)."),
+        click.option("--test", default=None, metavar="FILE", help="text-classification, "
+                     "ner: the file to predict with predict --task (else DATA/test.*)."),
         click.option("--text-field", default=None, metavar="NAME",
                      help="text-classification: the text's column or key (default text; a "
                      "number for a headerless CSV/TSV, from 0)."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -151,3 +152,110 @@ def test_tables_read_alike_in_every_format(files, tmp_path):
         list(read_table(str(as_jsonl), ["title"]))
     with pytest.raises(InputError, match="unknown table format"):
         list(read_table(str(tmp_path / "dev.xlsx"), ["text"]))
+
+
+# --------------------------------------------------------------------------- entities
+
+CLUENER = DATA / "cluener"
+
+
+def _conll(rows: list[dict], scheme: str) -> str:
+    """CLUENER's JSON lines as ``character TAG`` lines in ``scheme`` (what MSRA NER ships)."""
+    from zhnlp.clue.cluener import bio_tags
+    from zhnlp.clue.scoring import entities
+
+    out = []
+    for r in rows:
+        text = r["text"].replace(" ", "_")  # a CoNLL line cannot hold a space as its character
+        bio, _ = bio_tags(len(text), sorted(entities(r.get("label", {}))))
+        tags = list(bio)
+        for i, tag in enumerate(bio):
+            nxt = bio[i + 1] if i + 1 < len(bio) else "O"
+            last = not nxt.startswith("I-")
+            if scheme != "BIO" and tag != "O":
+                prefix = {("B", True): "S", ("B", False): "B", ("I", True): "E",
+                          ("I", False): "M" if scheme == "BMES" else "I"}[(tag[0], last)]
+                tags[i] = f"{prefix}-{tag[2:]}"
+        out += [f"{c} {t}" for c, t in zip(text, tags)] + [""]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("scheme", ["BIO", "BIOES", "BMES"])
+def test_conll_in_every_scheme_gives_back_the_gold_entities(tmp_path, scheme):
+    from zhnlp.clue.cluener import bio_tags
+    from zhnlp.clue.scoring import entities
+    from zhnlp.clue.tagging import read_conll
+
+    rows = [json.loads(x) for x in need(CLUENER / "dev.json").read_text("utf-8").splitlines()]
+    path = tmp_path / f"dev.{scheme.lower()}"
+    path.write_text(_conll(rows, scheme), encoding="utf-8")
+    read = read_conll(str(path))
+    assert len(read) == len(rows) == 1343
+    for (_, text, found), r in zip(read, rows):
+        gold = sorted(entities(r["label"]))
+        _, dropped = bio_tags(len(text), gold)  # BIO holds no overlapping entities
+        assert text == r["text"].replace(" ", "_")
+        assert found <= set(gold) and len(found) == len(gold) - dropped
+
+
+def test_bad_conll_files_name_the_line(tmp_path):
+    from zhnlp.clue.tagging import read_conll
+
+    rows = [json.loads(x) for x in need(CLUENER / "dev.json").read_text("utf-8").splitlines()]
+    good = _conll(rows[:20], "BMES").splitlines()
+    cases = {
+        "starts inside": (["浙 I-company", "商 E-company"], 1, "I-company cannot start an entity"),
+        "wrong type": (["浙 B-company", "商 E-name"], 2, "E-name cannot start an entity "
+                       "(after B-company)"),
+        # E-/S- tags elsewhere make the file BIOES/BMES, where an entity must be closed
+        "left open": (["浙 B-company", "商 O", "", "京 S-name"], 2,
+                      "not closed with E-company"),
+        "three fields": (["浙 B company"], 1, "expected one character and its tag"),
+        "no tag": (["浙 X-company"], 1, "neither O nor B-"),
+    }
+    for name, (lines, line, message) in cases.items():
+        path = tmp_path / f"{name}.bmes"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f":{line}: .*{re.escape(message)}"):
+            read_conll(str(path))
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("\n".join(good + [""] + _conll(rows[20:40], "BIOES").splitlines()) + "\n",
+                     encoding="utf-8")
+    with pytest.raises(InputError, match=r"mixes tag schemes: I- tags .* M- tags \(BMES\)"):
+        read_conll(str(mixed))
+
+
+def test_ner_on_conll_files_trains_and_predicts_spans(tmp_path):
+    train = [json.loads(x) for x in need(CLUENER / "train.json").read_text("utf-8")
+             .splitlines()[:2000]]
+    dev = [json.loads(x) for x in (CLUENER / "dev.json").read_text("utf-8").splitlines()[:300]]
+    (tmp_path / "train.bmes").write_text(_conll(train, "BMES"), encoding="utf-8")
+    (tmp_path / "dev.bmes").write_text(_conll(dev, "BMES"), encoding="utf-8")
+    out = tmp_path / "ft"
+    res = zhnlp("finetune", "--task", "ner", "--data", str(tmp_path), "--model", "tiny",
+                "--out", str(out), "--epochs", "4", "--lr", "2e-3", "--batch-size", "32", "-q")
+    assert res.returncode == 0, res.stderr
+    results = json.loads((out / "results.json").read_text())
+    config = json.loads((out / "best" / "config.json").read_text())
+    types = sorted({t for r in train for t in r["label"]})
+    assert [config["id2label"][str(i)] for i in range(1 + 2 * len(types))] == \
+        ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
+    assert results["baseline"]["f1"] == 0 and results["max"] > 0.05, results["max"]
+    # new text: one character a line, no tags
+    new = tmp_path / "new.txt"
+    new.write_text("\n".join(line.split(" ")[0] if line else ""
+                             for line in _conll(dev, "BMES").splitlines()) + "\n", "utf-8")
+    res = zhnlp("predict", "--task", "ner", "--model", str(out), "--test", str(new), "-o",
+                str(tmp_path / "sub"), "-q")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(x) for x in (tmp_path / "sub" / "entities.jsonl").read_text("utf-8")
+            .splitlines()]
+    assert len(rows) == 300 and sum(len(r["entities"]) for r in rows) > 50
+    for r in rows:
+        for e in r["entities"]:
+            assert r["text"][e["start"]:e["end"] + 1] == e["text"] and e["type"] in types
+    unknown = tmp_path / "dev2.bmes"
+    unknown.write_text("浙 B-bank\n商 E-bank\n", encoding="utf-8")
+    res = zhnlp("evaluate", "--model", str(out), "--dev", str(unknown), "-q")
+    assert res.returncode == 1 and f"{unknown}:1: unknown entity type 'bank'" in \
+        res.stderr.decode()

@@ -13,13 +13,14 @@ from zhnlp.clue.classification import TASKS as _CLASSIFICATION
 from zhnlp.clue.cluener import ClueNer
 from zhnlp.clue.cmrc import Cmrc2018
 from zhnlp.clue.own import TextClassification
+from zhnlp.clue.tagging import EntityTagging
 from zhnlp.errors import ZhnlpError
 
 _FACTORIES: dict[str, Any] = {t.name: (lambda t=t: t) for t in _CLASSIFICATION}
 _FACTORIES.update(cmrc2018=Cmrc2018, chid=Chid, c3=C3, cluener=ClueNer)
 TASK_NAMES = tuple(_FACTORIES)  # the CLUE and FewCLUE tasks
 # tasks on the user's own files
-OWN_TASKS = {"text-classification": TextClassification}
+OWN_TASKS = {"text-classification": TextClassification, "ner": EntityTagging}
 _FACTORIES.update(OWN_TASKS)
 
 

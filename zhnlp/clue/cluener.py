@@ -79,6 +79,7 @@ class ClueNer(Task):
     def __init__(self, crf: bool = False) -> None:
         self.crf = crf
         self.crf_: Any = None
+        self.types: tuple[str, ...] = TYPES
 
     def start(self, model: Any) -> list[Any]:
         if not self.crf:
@@ -105,8 +106,8 @@ class ClueNer(Task):
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         return self.crf_.nll(model(**inputs).logits, batch["labels"], batch["labels"] != IGNORE)
 
-    def labels(self, data: str) -> list[str]:
-        return ["O"] + [f"{p}-{t}" for t in TYPES for p in "BI"]
+    def labels(self, data: str | None) -> list[str]:
+        return ["O"] + [f"{p}-{t}" for t in self.types for p in "BI"]
 
     def read(self, path: str, labels: list[str], *, labelled: bool = True) -> list[Sentence]:
         out = []
@@ -115,7 +116,8 @@ class ClueNer(Task):
             text = str(get(obj, "text", path, lineno))
             found = None
             if labelled:
-                found = entities_checked(get(obj, "label", path, lineno), text, path, lineno)
+                found = entities_checked(get(obj, "label", path, lineno), text, path, lineno,
+                                         self.types or None)
             out.append(Sentence(text, found, ids.take(obj.get("id", lineno - 1), lineno)))
         return out
 
@@ -195,16 +197,18 @@ class ClueNer(Task):
             handle.write(json.dumps({"id": e.id, "label": label}, ensure_ascii=False) + "\n")
 
 
-def entities_checked(label: object, text: str, path: str, lineno: int) -> frozenset[Entity]:
-    """The entities of a ``label`` object, each checked against the text."""
+def entities_checked(label: object, text: str, path: str, lineno: int,
+                     types: Sequence[str] | None = TYPES) -> frozenset[Entity]:
+    """The entities of a ``label`` object, each checked against the text (and, unless
+    ``types`` is None, of one of ``types``)."""
     try:
         found = entities(label)
     except (AttributeError, TypeError, ValueError):
         raise InputError(path, "field 'label' must map type -> {text: [[start, end], ...]}",
                          line=lineno) from None
     for kind, start, end in found:
-        if kind not in TYPES:
-            raise InputError(path, f"unknown entity type {kind!r} (known: {', '.join(TYPES)})",
+        if types is not None and kind not in types:
+            raise InputError(path, f"unknown entity type {kind!r} (known: {', '.join(types)})",
                              line=lineno)
         if not 0 <= start <= end < len(text):
             raise InputError(path, f"span [{start}, {end}] is outside the text", line=lineno)

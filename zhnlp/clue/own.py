@@ -81,19 +81,15 @@ def read_table(path: str, fields: Sequence[str]) -> Iterator[tuple[int, dict[str
                              f"({exc})", line=reader.line_num + 1) from None
 
 
-class TextClassification(ClassificationTask):
-    """Single-label classification of a text (or a pair of texts) from the user's files."""
+class GivenFiles:
+    """Files named on the command line (``--train``, ``--dev``, ``--test``), else found in
+    the data folder under ``SPLIT.SUFFIX``."""
 
-    labels_in_model = True
+    files: dict[str, tuple[str, ...]]
 
-    def __init__(self, text_field: str = "text", text_pair_field: str | None = None,
-                 label_field: str = "label", train: str | None = None, dev: str | None = None,
-                 test: str | None = None) -> None:
-        names = {s: tuple(f"{s}{x}" for x in SUFFIXES) for s in ("train", "dev", "test")}
-        super().__init__("text-classification", (), text=None,  # type: ignore[arg-type]
-                         submission="predictions.jsonl", files=names)
-        self.text_field, self.text_pair_field = text_field, text_pair_field
-        self.label_field = label_field
+    def given_files(self, suffixes: Sequence[str], train: str | None, dev: str | None,
+                    test: str | None) -> None:
+        self.files = {s: tuple(f"{s}{x}" for x in suffixes) for s in ("train", "dev", "test")}
         self.given = {"train": train, "dev": dev, "test": test}
 
     def find(self, data: str | None, split: str) -> list[str]:
@@ -101,7 +97,23 @@ class TextClassification(ClassificationTask):
             return [self.given[split]]  # type: ignore[list-item]
         if data is None:
             raise InputError(f"--{split}", "no file: give --data DIR or the file itself")
-        return super().find(data, split)
+        return super().find(data, split)  # type: ignore[misc]
+
+
+class TextClassification(GivenFiles, ClassificationTask):
+    """Single-label classification of a text (or a pair of texts) from the user's files."""
+
+    labels_in_model = True
+
+    def __init__(self, text_field: str = "text", text_pair_field: str | None = None,
+                 label_field: str = "label", train: str | None = None, dev: str | None = None,
+                 test: str | None = None) -> None:
+        ClassificationTask.__init__(self, "text-classification", (),
+                                    text=None,  # type: ignore[arg-type]
+                                    submission="predictions.jsonl")
+        self.given_files(SUFFIXES, train, dev, test)
+        self.text_field, self.text_pair_field = text_field, text_pair_field
+        self.label_field = label_field
 
     def labels(self, data: str | None) -> list[str]:
         (path,) = self.find(data, "train")
