@@ -40,21 +40,25 @@ def check_encoding(encoding: str) -> str:
     return name
 
 
-@contextlib.contextmanager
-def _open_raw(path: str) -> Iterator[tuple[IO[bytes], IO[bytes], int | None]]:
-    """Yield (decompressed stream, raw stream for progress, raw size)."""
-    if path == "-":
-        yield sys.stdin.buffer, sys.stdin.buffer, None
-        return
+def open_file(path: str) -> IO[bytes]:
+    """``path`` opened for reading bytes, or a one-line error saying why it cannot be."""
     try:
-        raw = open(path, "rb")
+        return open(path, "rb")
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except IsADirectoryError:
         raise InputError(path, "is a directory, not a file") from None
     except PermissionError:
         raise InputError(path, "permission denied") from None
-    with raw:
+
+
+@contextlib.contextmanager
+def _open_raw(path: str) -> Iterator[tuple[IO[bytes], IO[bytes], int | None]]:
+    """Yield (decompressed stream, raw stream for progress, raw size)."""
+    if path == "-":
+        yield sys.stdin.buffer, sys.stdin.buffer, None
+        return
+    with open_file(path) as raw:
         size = os.fstat(raw.fileno()).st_size
         if path.endswith(".gz"):
             yield gzip.GzipFile(fileobj=raw), raw, size

@@ -19,6 +19,7 @@ from typing import IO, Any
 import numpy as np
 
 from zhnlp.errors import InputError
+from zhnlp.io import open_file
 
 SPLITS = ("train", "dev", "test")
 
@@ -138,19 +139,7 @@ class Task:
         return self.fewclue_submission if few and self.fewclue_submission else self.submission
 
 
-def _open_text(path: str) -> Any:
-    """A task file opened for reading, with one-line errors for what is not a readable file."""
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a folder, not a file") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-
-
-def _text_line(raw: bytes, path: str, lineno: int) -> str:
+def text_line(raw: bytes, path: str, lineno: int) -> str:
     """One line as UTF-8 (a BOM on the first line allowed), or an error naming it."""
     if b"\x00" in raw:
         raise InputError(path, "not a text file (NUL byte)", line=lineno)
@@ -163,9 +152,9 @@ def _text_line(raw: bytes, path: str, lineno: int) -> str:
 
 def json_lines(path: str) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of a JSON-lines file."""
-    with _open_text(path) as handle:
+    with open_file(path) as handle:
         for lineno, raw in enumerate(handle, 1):
-            line = _text_line(raw, path, lineno)
+            line = text_line(raw, path, lineno)
             if not line.strip():
                 continue
             try:
@@ -180,8 +169,8 @@ def json_lines(path: str) -> Iterator[tuple[int, dict]]:
 
 def json_document(path: str) -> Any:
     """A whole-file JSON document (CMRC, C3), with the line of a syntax error."""
-    with _open_text(path) as handle:
-        text = "".join(_text_line(raw, path, n) for n, raw in enumerate(handle, 1))
+    with open_file(path) as handle:
+        text = "".join(text_line(raw, path, n) for n, raw in enumerate(handle, 1))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

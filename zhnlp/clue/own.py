@@ -16,9 +16,10 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from zhnlp.clue.base import Ids, _open_text, json_lines
+from zhnlp.clue.base import Ids, json_lines
 from zhnlp.clue.classification import ClassificationTask, Example
 from zhnlp.errors import InputError
+from zhnlp.io import open_file
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
 # what predict --input reads as a table; anything else (.txt included) is plain text, a line
@@ -51,7 +52,7 @@ def read_table(path: str, fields: Sequence[str]) -> Iterator[tuple[int, dict[str
             yield lineno, {f: "" if obj[f] is None else str(obj[f]) for f in fields}
         return
     positional = all(f.isdigit() for f in fields)
-    with _open_text(path) as raw:
+    with open_file(path) as raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""),
                             delimiter=delimiter)
         try:

@@ -15,11 +15,12 @@ import json
 from collections.abc import Sequence
 from typing import IO
 
-from zhnlp.clue.base import _open_text, _text_line
+from zhnlp.clue.base import text_line
 from zhnlp.clue.cluener import ClueNer, Sentence
 from zhnlp.clue.own import GivenFiles
 from zhnlp.clue.scoring import Entity
 from zhnlp.errors import InputError
+from zhnlp.io import open_file
 
 JSON_SUFFIXES = (".json", ".jsonl")
 PREFIXES = {"B", "I", "M", "E", "S"}
@@ -32,9 +33,9 @@ def conll_sentences(path: str, *, tagged: bool = True) -> list[tuple[list[int], 
     lines: list[int] = []
     chars: list[str] = []
     tags: list[str] = []
-    with _open_text(path) as handle:
+    with open_file(path) as handle:
         for lineno, raw in enumerate(handle, 1):
-            line = _text_line(raw, path, lineno).rstrip("\r\n")
+            line = text_line(raw, path, lineno).rstrip("\r\n")
             if not line.strip():
                 if chars:
                     out.append((lines, "".join(chars), tags))
