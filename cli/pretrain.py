@@ -79,10 +79,11 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
                       lr=lr, warmup_steps=warmup_steps, mask_strategy=masking,
                       save_every=save_every, log_every=log_every, stop_after=stop_after,
                       seed=seed, device=device)
+    first = int(os.environ.get("RANK", 0)) == 0  # the rank that locks and reports
     # every rank checks the paths; rank 0 alone holds the lock of the run directory
-    with claim(out, [data], folder=True, lock=int(os.environ.get("RANK", 0)) == 0):
+    with claim(out, [data], folder=True, lock=first):
         rows = train(cfg, resume=resume, quiet=quiet)
-    if rows and not quiet and int(os.environ.get("RANK", 0)) == 0:
+    if rows and not quiet and first:
         last = rows[-1]
         click.echo(f"step {int(last['step'])}: loss {last['loss']:.3f}, generator accuracy "
                    f"{last['mlm_accuracy']:.3f}, discriminator accuracy "

@@ -367,8 +367,7 @@ def _check_resumable(state: dict, mcfg: ModelConfig, cfg: TrainConfig, fingerpri
               for k, v in asdict(mcfg).items() if state["model_config"].get(k) != v]
     saved = state["train_config"]
     differ += [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in asdict(cfg).items()
-               if k not in FREE_ON_RESUME and k in saved and saved[k] != v
-               and not (isinstance(v, tuple) and list(v) == list(saved[k]))]
+               if k not in FREE_ON_RESUME and k in saved and saved[k] != v]
     if differ:
         raise ZhnlpError(f"{out}: was started with other settings ({'; '.join(differ[:4])}); "
                          "resume with the same ones or use another --out")

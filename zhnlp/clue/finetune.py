@@ -441,18 +441,10 @@ def load_finetuned(task_name: str, data: str | None, model_dir: str, split: str,
     import transformers
     from transformers.utils import logging as hf_logging
 
-    found = checkpoint_in(model_dir)
-    if found is None:
-        raise InputError(model_dir, "not a fine-tuned checkpoint (no config.json, nor a "
-                         "finetune output folder with best/config.json)")
-    model_dir = found
+    model_dir, saved = finetuned_settings(model_dir)
     config = os.path.join(model_dir, "config.json")
-    saved: dict[str, Any] = {}
-    if os.path.exists(os.path.join(model_dir, TASK_FILE)):
-        with open(os.path.join(model_dir, TASK_FILE), encoding="utf-8") as handle:
-            saved = json.load(handle)
-        if saved.get("task") != task_name:
-            raise ZhnlpError(f"{model_dir}: fine-tuned for {saved.get('task')}, not {task_name}")
+    if saved and saved.get("task") != task_name:
+        raise ZhnlpError(f"{model_dir}: fine-tuned for {saved.get('task')}, not {task_name}")
     # the files and fields given now take the place of those the model was trained with
     task = get_task(task_name, **{**saved.get("options", {}),
                                   **{k: v for k, v in (options or {}).items() if v is not None}})
@@ -496,14 +488,26 @@ def predict(task_name: str, data: str | None, model_dir: str, out_dir: str,
     return path
 
 
+def finetuned_settings(model_dir: str) -> tuple[str, dict[str, Any]]:
+    """(the checkpoint a folder stands for, its ``zhnlp_task.json`` settings or {} for a
+    checkpoint that zhnlp did not fine-tune)."""
+    found = checkpoint_in(model_dir)
+    if found is None:
+        raise InputError(model_dir, "not a fine-tuned checkpoint (no config.json, nor a "
+                         "finetune output folder with best/config.json)")
+    path = os.path.join(found, TASK_FILE)
+    if not os.path.exists(path):
+        return found, {}
+    with open(path, encoding="utf-8") as handle:
+        return found, json.load(handle)
+
+
 def trained_task(model_dir: str) -> str:
     """The task a fine-tuned checkpoint (or finetune output folder) was trained for."""
-    found = checkpoint_in(model_dir)
-    path = os.path.join(found or model_dir, TASK_FILE)
-    if not os.path.exists(path):
+    _, saved = finetuned_settings(model_dir)
+    if "task" not in saved:
         raise InputError(model_dir, f"not a zhnlp fine-tuned checkpoint (no {TASK_FILE})")
-    with open(path, encoding="utf-8") as handle:
-        return str(json.load(handle)["task"])
+    return str(saved["task"])
 
 
 def label_texts(model_dir: str, source: str, handle: IO[str], *, top_k: int = 1,
