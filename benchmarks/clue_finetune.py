@@ -29,8 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zhnlp.clue import get_task
-from zhnlp.clue.finetune import FinetuneConfig, _model, _tokenizer, finetune, predict
+from zhnlp.finetuning.checkpoints import start_model, start_tokenizer
+from zhnlp.finetuning.inference import predict
+from zhnlp.finetuning.loop import FinetuneConfig, finetune
+from zhnlp.finetuning.tasks import get_task
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -77,8 +79,8 @@ def trainer_throughput(task_name: str, data: Path, config: str, tmp: Path) -> di
     test = task.load(str(data), "test", labels, labelled=False)
     cfg = FinetuneConfig(task=task_name, data=str(data), model=config, out=str(tmp / "hf"))
     os.makedirs(cfg.out, exist_ok=True)
-    tokenizer = _tokenizer(cfg, task, train)
-    model = _model(cfg, task, labels, len(tokenizer), 0)
+    tokenizer = start_tokenizer(cfg.model, cfg.out, task, train)
+    model = start_model(cfg.model, task, labels, len(tokenizer), 0)
 
     def rows(enc, with_labels: bool) -> list[dict[str, list[int]]]:
         mask = enc.inputs["attention_mask"]

@@ -10,8 +10,8 @@ import zipfile
 import click
 from zhnlp.cli.output import output
 
-from zhnlp.clue import OWN_TASKS, TASK_NAMES
 from zhnlp.errors import ZhnlpError
+from zhnlp.finetuning.tasks import OWN_TASKS, TASK_NAMES
 from zhnlp.outputs import claim
 
 DATA = click.option("--data", default=None, metavar="DIR",
@@ -22,7 +22,8 @@ DATA = click.option("--data", default=None, metavar="DIR",
 TASK = click.option("--task", type=click.Choice([*TASK_NAMES, *OWN_TASKS]),
                     help="A CLUE / FewCLUE task, or text-classification / ner on your own "
                     "files.")
-OWN_OPTIONS = ("train", "dev", "test", "text_field", "text_pair_field", "label_field")
+OWN_OPTIONS = ("train", "dev", "test", "text_field", "text_pair_field", "label_field",
+               "multi_label")
 
 
 def own_data(command: click.Command) -> click.Command:
@@ -41,6 +42,9 @@ def own_data(command: click.Command) -> click.Command:
                      help="text-classification: a second text, for pairs."),
         click.option("--label-field", default=None, metavar="NAME",
                      help="text-classification: the label's column or key (default label)."),
+        click.option("--multi-label", default=None, metavar="SEP",
+                     help="text-classification: each example has any number of labels, "
+                     "separated by SEP in the label field (e.g. '|'); scored by micro-F1."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -50,6 +54,21 @@ def own_data(command: click.Command) -> click.Command:
 def _own(values: dict[str, str | None]) -> dict[str, str]:
     """The own-data options given (those left out keep the task's defaults)."""
     return {k: v for k, v in values.items() if k in OWN_OPTIONS and v is not None}
+
+
+def _options(task: str, given: dict[str, object]) -> dict[str, object]:
+    """The task options given (None or an unset flag: not given), each one the task takes,
+    else a usage error: a misplaced option is never dropped silently."""
+    from zhnlp.finetuning.tasks import task_options
+
+    given = {k: v for k, v in given.items() if v is not None and v is not False}
+    takes = task_options(task)
+    for name in given:
+        if name not in takes:
+            flags = ", ".join(f"--{t.replace('_', '-')}" for t in takes) or "none"
+            raise click.UsageError(f"--{name.replace('_', '-')} is not an option of --task "
+                                   f"{task} (its options: {flags})")
+    return given
 
 
 def _need_data(task: str, data: str | None) -> None:
@@ -85,18 +104,20 @@ def _fmt(scores: dict[str, float]) -> str:
 @click.option("--patience", default=2, show_default=True, type=click.IntRange(1),
               help="Epochs without a better dev score before stopping.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated, e.g. 1,2,3.")
-@click.option("--doc-stride", default=64, show_default=True, type=click.IntRange(1),
-              help="CMRC 2018: tokens shared by neighbouring windows of a long context.")
-@click.option("--max-answer-len", default=64, show_default=True, type=click.IntRange(1),
-              help="CMRC 2018: longest answer decoded, in tokens.")
-@click.option("--crf", is_flag=True, help="CLUENER: a CRF over the character tags.")
+@click.option("--doc-stride", default=None, type=click.IntRange(1),
+              help="CMRC 2018: tokens shared by neighbouring windows of a long context "
+              "[default: 64].")
+@click.option("--max-answer-len", default=None, type=click.IntRange(1),
+              help="CMRC 2018: longest answer decoded, in tokens [default: 64].")
+@click.option("--crf", is_flag=True, help="cluener, ner: a CRF over the character tags.")
 @click.option("--device", default="auto", show_default=True,
               help="auto (the GPU when there is one, bf16 where it has it), cpu, cuda, cuda:1.")
 @click.option("--force", is_flag=True, help="Replace a finished run in OUT (its best/ too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epochs: int,
                  batch_size: int, lr: float, layer_decay: float, max_len: int, patience: int,
-                 seeds: str, doc_stride: int, max_answer_len: int, crf: bool, device: str,
+                 seeds: str, doc_stride: int | None, max_answer_len: int | None, crf: bool,
+                 device: str,
                  force: bool, quiet: bool, **own: str | None) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
@@ -107,7 +128,7 @@ def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epoch
       zhnlp finetune --task text-classification --train news.tsv --dev dev.tsv \\
           --text-field 1 --label-field 0 --model tiny --out ft/news --lr 1e-3
     """
-    from zhnlp.clue.finetune import FinetuneConfig, finetune
+    from zhnlp.finetuning.loop import FinetuneConfig, finetune
 
     if task is None:
         raise click.UsageError("give --task")
@@ -117,8 +138,8 @@ def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epoch
     except ValueError:
         raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers",
                                  param_hint="--seeds") from None
-    options = {"doc_stride": doc_stride, "max_answer_len": max_answer_len, "crf": crf,
-               **_own(own)}
+    options = _options(task, {"doc_stride": doc_stride, "max_answer_len": max_answer_len,
+                              "crf": crf, **_own(own)})
     inputs = [data, model if os.path.isdir(model) else None, own["train"], own["dev"]]
     with claim(out, inputs, folder=True):
         results = finetune(FinetuneConfig(task=task, data=data, model=model, out=out,
@@ -156,16 +177,16 @@ def evaluate_cmd(task: str | None, data: str | None, model: str, as_json: bool, 
       zhnlp evaluate --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/eprstmt
       zhnlp evaluate --model ft/news --dev other-dev.tsv     # the task the model was tuned for
     """
-    from zhnlp.clue import get_task
-    from zhnlp.clue.finetune import evaluate, trained_task
+    from zhnlp.finetuning.checkpoints import trained_task
+    from zhnlp.finetuning.inference import evaluate
 
     task = task or trained_task(model)
     _need_data(task, data)
-    scores = evaluate(task, data, model, quiet=quiet, options=_own(own))
+    scores = evaluate(task, data, model, quiet=quiet, options=_options(task, _own(own)))
     if as_json:
         click.echo(json.dumps(scores))
-    elif quiet:
-        click.echo(f"{scores[get_task(task).metric]:.4f}")
+    elif quiet:  # the task's metric comes first
+        click.echo(f"{next(iter(scores.values())):.4f}")
     else:
         click.echo(f"{task} dev: {_fmt(scores)}")
 
@@ -176,7 +197,8 @@ def evaluate_cmd(task: str | None, data: str | None, model: str, as_json: bool, 
               help="Every task with data in DATA/<task> and a checkpoint in "
               "MODEL/<task>[/best], zipped into OUT (a .zip) for the leaderboard.")
 @click.option("--input", "source", default=None, metavar="FILE",
-              help="New text to label with a classification MODEL: a .csv/.tsv/.jsonl table "
+              help="New text to label with a classification or ner MODEL: a .csv/.tsv/.jsonl "
+              "table (ner: JSON lines with a text field) "
               "with the model's fields, or plain text, one input a line (- for stdin).")
 @click.option("--top-k", default=1, show_default=True, type=click.IntRange(1),
               help="With --input: also list the K most probable labels.")
@@ -201,22 +223,28 @@ def predict_cmd(task: str | None, all_tasks: bool, source: str | None, top_k: in
     \b
     Example:
       zhnlp predict --model ft/news --input titles.txt --top-k 3 -o labelled.jsonl
+      zhnlp predict --model ft/entities --input - < new.txt     # entity spans per line
       zhnlp predict --task eprstmt --data ../shared/data/fewclue/eprstmt --model ft/ -o sub/
       zhnlp predict --all-tasks --data ../shared/data/fewclue --model ft/ -o submit.zip
     """
     if sum((all_tasks, task is not None, source is not None)) != 1:
         raise click.UsageError("give one of --input, --task or --all-tasks")
     if source is not None:
-        from zhnlp.clue.finetune import label_texts
+        from zhnlp.finetuning.inference import label_texts
 
         with claim(out, [source, model]), output(out) as handle:
-            done = label_texts(model, source, handle, top_k=top_k, options=_own(own),
+            options = _own(own)
+            if options:
+                from zhnlp.finetuning.checkpoints import trained_task
+
+                options = _options(trained_task(model), options)
+            done = label_texts(model, source, handle, top_k=top_k, options=options,
                                quiet=quiet)
         if not quiet:
             click.echo(f"{done:,} inputs labelled" + (f" -> {out}" if out else ""), err=True)
         return
     if all_tasks:
-        from zhnlp.clue.submission import predict_all
+        from zhnlp.finetuning.submission import predict_all
 
         if data is None:
             raise click.UsageError("--all-tasks reads DATA/<task>: give --data")
@@ -230,8 +258,8 @@ def predict_cmd(task: str | None, all_tasks: bool, source: str | None, top_k: in
                 click.echo(f"{name:10s} {file:26s} {lines} lines", err=True)
             click.echo(out)
         return
-    from zhnlp.clue import get_task
-    from zhnlp.clue.finetune import predict
+    from zhnlp.finetuning.inference import predict
+    from zhnlp.finetuning.tasks import get_task
 
     assert task is not None
     _need_data(task, data)
@@ -239,6 +267,7 @@ def predict_cmd(task: str | None, all_tasks: bool, source: str | None, top_k: in
         raise ZhnlpError(f"{out}: is a file; --out is the folder for the submission file")
     with claim(os.path.join(out or ".", get_task(task).submission_name(data)),
                [data, model, own["test"]]):
-        path = predict(task, data, model, out or ".", split, quiet=quiet, options=_own(own))
+        path = predict(task, data, model, out or ".", split, quiet=quiet,
+                       options=_options(task, _own(own)))
     if not quiet:
         click.echo(path)

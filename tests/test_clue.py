@@ -7,10 +7,11 @@ import json
 import pytest
 from conftest import DATA, need, zhnlp
 
-from zhnlp.clue import get_task
-from zhnlp.clue.classification import mark_wsc
-from zhnlp.clue.finetune import FinetuneConfig, evaluate, finetune, predict
 from zhnlp.errors import InputError
+from zhnlp.finetuning.inference import evaluate, predict
+from zhnlp.finetuning.loop import FinetuneConfig, finetune
+from zhnlp.finetuning.tasks import get_task
+from zhnlp.finetuning.tasks.classification import mark_wsc
 
 FEWCLUE = DATA / "fewclue"
 
@@ -129,7 +130,7 @@ def test_predict_writes_the_submission_file(tuned, tmp_path):
 
 
 def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
-    import zhnlp.clue.finetune as ft
+    import zhnlp.finetuning.loop as ft
 
     folder = need(FEWCLUE / "eprstmt")
 
@@ -138,7 +139,7 @@ def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, m
                               epochs=3, lr=1e-3, patience=3, seeds=(1, 2))
 
     whole = finetune(config(tmp_path / "whole"))
-    real, calls = ft._predict, []
+    real, calls = ft.evaluate_dev, []
 
     def dies_in_the_second_seed(*args, **kwargs):
         calls.append(1)
@@ -146,11 +147,11 @@ def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, m
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ft, "_predict", dies_in_the_second_seed)
+    monkeypatch.setattr(ft, "evaluate_dev", dies_in_the_second_seed)
     with pytest.raises(KeyboardInterrupt):
         finetune(config(tmp_path / "cut"))
     assert (tmp_path / "cut" / "resume.pt").exists()
-    monkeypatch.setattr(ft, "_predict", real)
+    monkeypatch.setattr(ft, "evaluate_dev", real)
     with pytest.raises(Exception, match="unfinished run with other settings"):
         finetune(FinetuneConfig(**{**config(tmp_path / "cut").__dict__, "lr": 2e-3}))
     resumed = finetune(config(tmp_path / "cut"))
@@ -166,8 +167,8 @@ def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, m
 
 
 def test_model_argument_resolves_names_checkpoints_and_pretrain_runs(tmp_path):
-    from zhnlp.clue.finetune import resolve_model
     from zhnlp.errors import ZhnlpError
+    from zhnlp.finetuning.checkpoints import resolve_model
 
     assert resolve_model("tiny") == "tiny"
     (tmp_path / "run" / "discriminator").mkdir(parents=True)
@@ -189,7 +190,7 @@ def test_any_hugging_face_bert_checkpoint_fine_tunes(tmp_path, bert_vocab):
     import torch
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
-    from zhnlp.clue.finetune import layerwise_groups
+    from zhnlp.finetuning.loop import layerwise_groups
 
     tokenizer = BertTokenizerFast(str(bert_vocab))  # the path positionally (transformers 5)
     assert len(tokenizer) == 21128

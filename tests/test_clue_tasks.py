@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from conftest import DATA, need, zhnlp
 
-from zhnlp.clue import get_task
-from zhnlp.clue.chid import assign
-from zhnlp.clue.cluener import TYPES, bio_tags, spans_of
-from zhnlp.clue.cmrc import best_span
 from zhnlp.errors import InputError
+from zhnlp.finetuning.tasks import get_task
+from zhnlp.finetuning.tasks.chid import assign
+from zhnlp.finetuning.tasks.cluener import TYPES, bio_tags, spans_of
+from zhnlp.finetuning.tasks.cmrc import best_span
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +55,40 @@ def test_cluener_gold_tags_decode_back_to_the_gold_entities(bert_tokenizer):
     assert task.baseline(dev, dev)["f1"] == 0.0
 
 
-def test_cluener_bridges_untokenised_characters_and_cuts_at_truncation(bert_tokenizer):
+def test_cluener_bridges_untokenised_characters_and_windows_long_sentences(bert_tokenizer):
     task = get_task("cluener")
     labels = task.labels("")
     # a real dev sentence (彭小军认为...台湾...) with a space put inside the name
     text = "彭 小军认为，国内银行现在走的是台湾的发卡模式，先通过跑马圈地再在圈的地里面选择客户，"
-    from zhnlp.clue.cluener import Sentence
+    from zhnlp.finetuning.tasks.cluener import Sentence
 
     e = Sentence(text, frozenset({("name", 0, 3), ("address", 16, 17)}), 0)
     enc = task.encode(bert_tokenizer, [e], labels, 128)
     assert task.decode(gold_tag_logits(enc, labels), enc, [e], labels) == [set(e.entities)]
-    short = task.encode(bert_tokenizer, [e], labels, 12)  # the address is cut off
-    assert task.decode(gold_tag_logits(short, labels), short, [e], labels) == [{("name", 0, 3)}]
+    # a sentence longer than a model input is cut into windows, never truncated: both
+    # entities come back from windows of 10 characters
+    short = task.encode(bert_tokenizer, [e], labels, 12)
+    assert len(short) == 5 and list(short.example) == [0] * 5
+    assert task.decode(gold_tag_logits(short, labels), short, [e], labels) == [set(e.entities)]
     assert spans_of(["I-name", "B-name", "I-name", "I-address", "O"]) == {("name", 1, 2)}
+
+
+def test_windows_cover_a_text_and_cut_at_sentence_ends(pku_lines):
+    from zhnlp.finetuning.tasks.cluener import windows
+
+    text = max(pku_lines, key=len)  # a paragraph of PKU's news, hundreds of characters
+    assert len(text) > 300
+    for size in (20, 50, 126):
+        pieces = windows(text, size)
+        assert pieces[0][0] == 0 and pieces[-1][1] == len(text)
+        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+        assert all(0 < end - start <= size for start, end in pieces)
+    cuts = [end for _, end in windows(text, 50)[:-1]]
+    # each cut follows a sentence end where the window's second half has one
+    assert all(text[c - 1] in "。！？；!?;" for c in cuts if any(
+        ch in "。！？；!?;" for ch in text[c - 25:c]))
+    assert any(text[c - 1] == "。" for c in cuts)
+    assert windows("", 10) == [(0, 0)]
 
 
 def test_cluener_reader_names_file_line_and_type(tmp_path):
@@ -94,7 +115,7 @@ def slice_lines(src, dst, n):
 @pytest.fixture(scope="module")
 def ner_runs(tmp_path_factory):
     """A 2-layer model from scratch on 3,000 real training sentences, without and with CRF."""
-    from zhnlp.clue.finetune import FinetuneConfig, finetune
+    from zhnlp.finetuning.loop import FinetuneConfig, finetune
 
     folder = need(DATA / "cluener")
     tmp = tmp_path_factory.mktemp("ner")
@@ -112,7 +133,7 @@ def ner_runs(tmp_path_factory):
 
 def test_tiny_model_beats_all_o_on_cluener_and_writes_the_submission(ner_runs, tmp_path):
     """The honest check: entity F1 above the all-O baseline's 0."""
-    from zhnlp.clue.finetune import predict
+    from zhnlp.finetuning.inference import predict
 
     data, runs = ner_runs
     out, results = runs[False]
@@ -131,7 +152,7 @@ def test_tiny_model_beats_all_o_on_cluener_and_writes_the_submission(ner_runs, t
 
 
 def test_crf_is_kept_with_the_checkpoint_and_beats_the_argmax(ner_runs):
-    from zhnlp.clue.finetune import evaluate
+    from zhnlp.finetuning.inference import evaluate
 
     data, runs = ner_runs
     out, results = runs[True]
@@ -146,7 +167,7 @@ def test_crf_likelihood_and_viterbi_match_brute_force():
 
     import torch
 
-    from zhnlp.clue.crf import CRF
+    from zhnlp.finetuning.crf import CRF
 
     torch.manual_seed(0)
     n = 3

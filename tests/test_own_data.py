@@ -12,8 +12,8 @@ import pytest
 from conftest import DATA, need
 from conftest import zhnlp_here as zhnlp
 
-from zhnlp.clue.own import read_table
 from zhnlp.errors import InputError
+from zhnlp.finetuning.tasks.own import read_table
 
 TNEWS = DATA / "fewclue" / "tnews"
 
@@ -161,8 +161,8 @@ CLUENER = DATA / "cluener"
 
 def _conll(rows: list[dict], scheme: str) -> str:
     """CLUENER's JSON lines as ``character TAG`` lines in ``scheme`` (what MSRA NER ships)."""
-    from zhnlp.clue.cluener import bio_tags
-    from zhnlp.clue.scoring import entities
+    from zhnlp.finetuning.scoring import entities
+    from zhnlp.finetuning.tasks.cluener import bio_tags
 
     out = []
     for r in rows:
@@ -182,9 +182,9 @@ def _conll(rows: list[dict], scheme: str) -> str:
 
 @pytest.mark.parametrize("scheme", ["BIO", "BIOES", "BMES"])
 def test_conll_in_every_scheme_gives_back_the_gold_entities(tmp_path, scheme):
-    from zhnlp.clue.cluener import bio_tags
-    from zhnlp.clue.scoring import entities
-    from zhnlp.clue.tagging import read_conll
+    from zhnlp.finetuning.scoring import entities
+    from zhnlp.finetuning.tasks.cluener import bio_tags
+    from zhnlp.finetuning.tasks.tagging import read_conll
 
     rows = [json.loads(x) for x in need(CLUENER / "dev.json").read_text("utf-8").splitlines()]
     path = tmp_path / f"dev.{scheme.lower()}"
@@ -199,7 +199,7 @@ def test_conll_in_every_scheme_gives_back_the_gold_entities(tmp_path, scheme):
 
 
 def test_bad_conll_files_name_the_line(tmp_path):
-    from zhnlp.clue.tagging import read_conll
+    from zhnlp.finetuning.tasks.tagging import read_conll
 
     rows = [json.loads(x) for x in need(CLUENER / "dev.json").read_text("utf-8").splitlines()]
     good = _conll(rows[:20], "BMES").splitlines()

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import DATA, need
 
-from zhnlp.clue.scoring import cmrc_em, cmrc_f1, cmrc_segments, entities, entity_scores
+from zhnlp.finetuning.scoring import cmrc_em, cmrc_f1, cmrc_segments, entities, entity_scores
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
 from zhnlp.loader import MaskingCollator
 from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
+from zhnlp.optim import lr_scale, param_groups, set_lr
 from zhnlp.pretraining_data import PretrainingShards
 from zhnlp.progress import progress_bar
 from zhnlp.vocab import load_tokenizer
@@ -81,25 +82,6 @@ class TrainConfig:
     def warmup(self) -> int:
         return self.warmup_steps if self.warmup_steps is not None else \
             min(10000, max(1, self.max_steps // 10))
-
-
-def lr_at(step: int, peak: float, warmup: int, total: int) -> float:
-    """Linear warm-up to ``peak`` over ``warmup`` steps, then linear decay to 0 at ``total``."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * max(0.0, (total - step) / max(1, total - warmup))
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, object]]:
-    """AdamW groups: no weight decay on biases and LayerNorm weights (shared ones once)."""
-    decay, no_decay, seen = [], [], set()
-    for name, p in model.named_parameters():
-        if id(p) in seen or not p.requires_grad:
-            continue
-        seen.add(id(p))
-        (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
 
 
 class Batches:
@@ -191,8 +173,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
             model, device_ids=[local_rank] if device.type == "cuda" else None,
             # two-stage leaves the discriminator idle, then freezes the generator
             find_unused_parameters=mcfg.objective == "two-stage")
-    opt = torch.optim.AdamW(param_groups(raw, cfg.weight_decay), lr=cfg.learning_rate(),
+    opt = torch.optim.AdamW(param_groups(raw, cfg.learning_rate(), cfg.weight_decay),
                             betas=cfg.betas, eps=cfg.adam_eps)
+    peaks = [g["lr"] for g in opt.param_groups]
     collator = MaskingCollator(mask_id=tokenizer.token_to_id("[MASK]"),
                                vocab_size=tokenizer.get_vocab_size(),
                                strategy=cfg.mask_strategy, policy=cfg.mask_policy,
@@ -235,9 +218,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     while step < cfg.max_steps:
         if mcfg.objective == "two-stage" and step == cfg.switch() and raw.phase == 1:
             raw.start_phase_two()
-        lr = lr_at(step, cfg.learning_rate(), cfg.warmup(), cfg.max_steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        scale = lr_scale(step, cfg.warmup(), cfg.max_steps)
+        set_lr(opt, peaks, scale)
+        lr = cfg.learning_rate() * scale
         micro_batches = [batches.next() for _ in range(accum)]
         # counted on the CPU, before the batches go to the device: no device sync for them
         local = [sum(float((b["labels"] != -100).sum()) for b in micro_batches),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import zipfile
 
-from zhnlp.clue import TASK_NAMES
 from zhnlp.errors import ZhnlpError
+from zhnlp.finetuning.tasks import TASK_NAMES
 from zhnlp.io import atomic_write
 from zhnlp.outputs import scratch_dir
 
@@ -17,7 +17,8 @@ def predict_all(data_root: str, model_root: str, out_zip: str, split: str = "tes
     """Predict every task that has data in ``DATA/<task>`` and a checkpoint under
     ``MODELS/<task>``; write the files into ``out_zip`` (atomically).  Returns
     (task, file name, lines) for each task included."""
-    from zhnlp.clue.finetune import checkpoint_in, predict
+    from zhnlp.finetuning.checkpoints import checkpoint_in
+    from zhnlp.finetuning.inference import predict
 
     done = []
     with scratch_dir("predict") as tmp:

@@ -17,14 +17,15 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Ids, Task, get, json_lines
-from zhnlp.clue.scoring import Entity, entities, entity_scores
 from zhnlp.errors import InputError
+from zhnlp.finetuning.scoring import Entity, entities, entity_scores
+from zhnlp.finetuning.tasks.base import Encoded, Ids, Task, get, json_lines
 
 TYPES = ("address", "book", "company", "game", "government", "movie", "name",
          "organization", "position", "scene")
 IGNORE = -100  # the label index transformers' losses skip
 CRF_FILE = "crf.json"
+SENTENCE_ENDS = "。！？；!?;"
 
 
 class Sentence(NamedTuple):
@@ -84,7 +85,7 @@ class ClueNer(Task):
     def start(self, model: Any) -> list[Any]:
         if not self.crf:
             return []
-        from zhnlp.clue.crf import CRF
+        from zhnlp.finetuning.crf import CRF
 
         self.crf_ = CRF(model.config.num_labels).to(model.device)
         return list(self.crf_.parameters())
@@ -96,7 +97,7 @@ class ClueNer(Task):
 
     def load_extra(self, path: str) -> None:
         if os.path.exists(os.path.join(path, CRF_FILE)):
-            from zhnlp.clue.crf import CRF
+            from zhnlp.finetuning.crf import CRF
 
             self.crf, self.crf_ = True, CRF.from_json(os.path.join(path, CRF_FILE))
 
@@ -126,55 +127,73 @@ class ClueNer(Task):
 
     def encode(self, tokenizer: Any, examples: Sequence[Sentence], labels: list[str],
                max_len: int) -> Encoded:
+        """One row per window of a sentence (:func:`windows`: a sentence longer than a model
+        input is cut, at a sentence end where there is one, never truncated)."""
         import torch
 
-        enc = tokenizer([list(e.text) for e in examples], is_split_into_words=True,
+        pieces = [(n, start, e.text[start:end]) for n, e in enumerate(examples)
+                  for start, end in windows(e.text, max_len - 2)]
+        enc = tokenizer([list(text) for _, _, text in pieces], is_split_into_words=True,
                         truncation=True, max_length=max_len, padding=True,
                         return_tensors="pt")
         width = enc["input_ids"].shape[1]
-        chars = np.full((len(examples), width), -1, dtype=np.int64)
-        for row in range(len(examples)):
+        # the character (of the whole sentence) whose tag each position carries, or -1
+        chars = np.full((len(pieces), width), -1, dtype=np.int64)
+        for row, (_, start, _) in enumerate(pieces):
             ids = enc.word_ids(row)
             for pos, w in enumerate(ids):
                 # the first token of a character carries its tag
                 if w is not None and (pos == 0 or ids[pos - 1] != w):
-                    chars[row, pos] = w
+                    chars[row, pos] = start + w
+        example = np.array([n for n, _, _ in pieces], dtype=np.int64)
+        ends = np.array([start + len(text) for _, start, text in pieces], dtype=np.int64)
         targets = {}
         if examples[0].entities is not None:
             index = {label: i for i, label in enumerate(labels)}
+            tags = [bio_tags(len(e.text), sorted(e.entities))[0] for e in examples]
             y = np.full(chars.shape, IGNORE, dtype=np.int64)
-            for row, e in enumerate(examples):
-                tags, _ = bio_tags(len(e.text), sorted(e.entities))
+            for row, n in enumerate(example):
                 at = chars[row] >= 0
-                y[row, at] = [index[tags[c]] for c in chars[row, at]]
+                y[row, at] = [index[tags[n][c]] for c in chars[row, at]]
             targets["labels"] = torch.from_numpy(y)
-        return Encoded(dict(enc), targets, np.arange(len(examples)), {"chars": chars})
+        return Encoded(dict(enc), targets, example, {"chars": chars, "ends": ends})
 
     def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
                examples: Sequence[Sentence], labels: list[str]) -> list[set[Entity]]:
+        chars = enc.extra["chars"]
         if self.crf_ is not None:
             import torch
 
             on = self.crf_.start.device
             paths = self.crf_.viterbi(torch.from_numpy(outputs["logits"]).to(on),
-                                      torch.from_numpy(enc.extra["chars"] >= 0).to(on))
-            best = np.zeros(enc.extra["chars"].shape, dtype=np.int64)
+                                      torch.from_numpy(chars >= 0).to(on))
+            best = np.zeros(chars.shape, dtype=np.int64)
             for row, path in enumerate(paths):
-                best[row, enc.extra["chars"][row] >= 0] = path
+                best[row, chars[row] >= 0] = path
         else:
             best = outputs["logits"].argmax(-1)
-        out = []
-        for row, e in enumerate(examples):
-            tags: list[str | None] = [None] * len(e.text)
-            chars = enc.extra["chars"][row]
-            at = chars >= 0
-            for c, label in zip(chars[at], best[row, at]):
-                tags[c] = labels[label]
-            # characters past the truncation point have no token but are not bridged
-            last = int(chars.max()) if at.any() else -1
-            tags[last + 1:] = ["O"] * (len(e.text) - last - 1)
-            out.append(spans_of(tags))
-        return out
+        tags: list[list[str | None]] = [[None] * len(e.text) for e in examples]
+        for row, n in enumerate(enc.example):
+            at = chars[row] >= 0
+            for c, label in zip(chars[row, at], best[row, at]):
+                tags[n][c] = labels[label]
+            # characters of the window past its truncation point have no token but are not
+            # bridged
+            last = int(chars[row].max()) if at.any() else -1
+            end = int(enc.extra["ends"][row])
+            tags[n][last + 1:end] = ["O"] * (end - last - 1)
+        return [spans_of(t) for t in tags]
+
+    def new_example(self, text: str, lineno: int) -> Sentence:
+        return Sentence(text, None, lineno)
+
+    def explain(self, outputs: dict[str, np.ndarray], enc: Encoded,
+                examples: Sequence[Sentence], labels: list[str],
+                top_k: int = 1) -> list[dict[str, Any]]:
+        """The entities of each text: type, ``start`` and ``end`` (inclusive character
+        offsets, as CLUENER writes them) and their text."""
+        found = self.decode(outputs, enc, examples, labels)
+        return [entity_row(e, spans) for e, spans in zip(examples, found)]
 
     def score(self, predicted: Sequence[set[Entity]],
               examples: Sequence[Sentence]) -> dict[str, float]:
@@ -195,6 +214,27 @@ class ClueNer(Task):
                 label.setdefault(kind, {}).setdefault(e.text[start:end + 1], []).append(
                     [start, end])
             handle.write(json.dumps({"id": e.id, "label": label}, ensure_ascii=False) + "\n")
+
+
+def windows(text: str, size: int) -> list[tuple[int, int]]:
+    """``[start, end)`` pieces of ``text`` of at most ``size`` characters that cover it, each
+    cut after the last sentence end (。！？；!?;) in its second half where there is one."""
+    out = []
+    start = 0
+    while len(text) - start > size:
+        cut = max(text.rfind(p, start + size // 2, start + size) for p in SENTENCE_ENDS)
+        end = cut + 1 if cut >= 0 else start + size
+        out.append((start, end))
+        start = end
+    out.append((start, len(text)))
+    return out
+
+
+def entity_row(e: Sentence, found: set[Entity]) -> dict[str, Any]:
+    """A sentence's id, text and entities as one JSON object (spans in text order)."""
+    spans = [{"type": kind, "start": start, "end": end, "text": e.text[start:end + 1]}
+             for kind, start, end in sorted(found, key=lambda x: (x[1], x[2], x[0]))]
+    return {"id": e.id, "text": e.text, "entities": spans}
 
 
 def entities_checked(label: object, text: str, path: str, lineno: int,

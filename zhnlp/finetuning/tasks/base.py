@@ -4,7 +4,7 @@ A task turns its official files into examples (``read``), examples into model in
 (``encode``: an :class:`Encoded` batch of tensors with one row per model input, several rows
 per example where a context is cut into windows), model outputs back into one prediction per
 example (``decode``), predictions into its official metric (``score``) and into its
-submission file (``write``).  The fine-tuning loop in :mod:`zhnlp.clue.finetune` knows
+submission file (``write``).  The fine-tuning loop in :mod:`zhnlp.finetuning.loop` knows
 nothing else about a task.
 """
 
@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from zhnlp.errors import InputError
+from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.io import open_file
 
 SPLITS = ("train", "dev", "test")
@@ -57,6 +57,8 @@ class Task:
     fewclue_submission: str = ""
     # the labels are learned from the training file, and a fine-tuned model carries them
     labels_in_model: bool = False
+    # files ``predict --input`` reads with ``read`` (any other: plain text, a line an input)
+    input_suffixes: tuple[str, ...] = (".json", ".jsonl")
 
     def labels(self, data: str) -> list[str]:
         """The label names (classification and tagging heads); empty for the others."""
@@ -92,6 +94,18 @@ class Task:
     def write(self, predicted: Sequence[Any], examples: Sequence[Any], handle: IO[str]) -> None:
         """The submission file, in the leaderboard's format."""
         raise NotImplementedError
+
+    def new_example(self, text: str, lineno: int) -> Any:
+        """An unlabelled example of one line of new text (``predict --input``)."""
+        raise ZhnlpError(f"task {self.name!r} does not label lines of plain text; give "
+                         f"--input as a file in its format ({', '.join(self.input_suffixes)})")
+
+    def explain(self, outputs: dict[str, np.ndarray], enc: Encoded, examples: Sequence[Any],
+                labels: list[str], top_k: int = 1) -> list[dict[str, Any]]:
+        """One JSON object per example of new text: its id, text and what the model found
+        (with probabilities where the task has them; the ``top_k`` best where it ranks)."""
+        raise ZhnlpError(f"task {self.name!r} does not label new text (--input); use "
+                         "--task with its files")
 
     def describe(self, train: Sequence[Any]) -> str:
         """A line about the training data for the run's summary (empty: nothing to say)."""

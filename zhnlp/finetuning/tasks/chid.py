@@ -19,9 +19,9 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Ids, get, json_document, json_lines
-from zhnlp.clue.choice import MultipleChoiceTask
 from zhnlp.errors import InputError
+from zhnlp.finetuning.tasks.base import Encoded, Ids, get, json_document, json_lines
+from zhnlp.finetuning.tasks.choice import MultipleChoiceTask
 
 BLANK = re.compile(r"#idiom(\d*)#")
 

@@ -15,11 +15,11 @@ import json
 from collections.abc import Sequence
 from typing import IO
 
-from zhnlp.clue.base import text_line
-from zhnlp.clue.cluener import ClueNer, Sentence
-from zhnlp.clue.own import GivenFiles
-from zhnlp.clue.scoring import Entity
 from zhnlp.errors import InputError
+from zhnlp.finetuning.scoring import Entity
+from zhnlp.finetuning.tasks.base import text_line
+from zhnlp.finetuning.tasks.cluener import ClueNer, Sentence, entity_row
+from zhnlp.finetuning.tasks.own import GivenFiles
 from zhnlp.io import open_file
 
 JSON_SUFFIXES = (".json", ".jsonl")
@@ -154,7 +154,4 @@ class EntityTagging(GivenFiles, ClueNer):
     def write(self, predicted: Sequence[set[Entity]], examples: Sequence[Sentence],
               handle: IO[str]) -> None:
         for e, found in zip(examples, predicted):
-            spans = [{"type": kind, "start": start, "end": end, "text": e.text[start:end + 1]}
-                     for kind, start, end in sorted(found, key=lambda x: (x[1], x[2], x[0]))]
-            handle.write(json.dumps({"id": e.id, "text": e.text, "entities": spans},
-                                    ensure_ascii=False) + "\n")
+            handle.write(json.dumps(entity_row(e, found), ensure_ascii=False) + "\n")

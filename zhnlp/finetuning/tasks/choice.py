@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Task, accuracy
+from zhnlp.finetuning.tasks.base import Encoded, Task, accuracy
 
 
 def encode_choices(tokenizer: Any, first: Sequence[str], second: Sequence[Sequence[str]],

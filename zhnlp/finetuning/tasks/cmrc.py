@@ -16,8 +16,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Ids, Task, error_near, get, json_document
-from zhnlp.clue.scoring import CMRC_PUNCT, cmrc_em, cmrc_f1
+from zhnlp.finetuning.scoring import CMRC_PUNCT, cmrc_em, cmrc_f1
+from zhnlp.finetuning.tasks.base import Encoded, Ids, Task, error_near, get, json_document
 
 
 class Question(NamedTuple):

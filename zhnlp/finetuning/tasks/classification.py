@@ -16,8 +16,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from zhnlp.clue.base import Encoded, Ids, Task, accuracy, get, json_lines
-from zhnlp.errors import InputError
+from zhnlp.errors import InputError, ZhnlpError
+from zhnlp.finetuning.tasks.base import Encoded, Ids, Task, accuracy, get, json_lines
 
 
 class Example(NamedTuple):
@@ -74,9 +74,10 @@ class ClassificationTask(Task):
 
     def __init__(self, name: str, labels: tuple[str, ...], text: Reader, submission: str,
                  fewclue_submission: str = "", *, skip_labels: tuple[str, ...] = (),
-                 labels_file: str | None = None,
+                 labels_file: str | None = None, pairs: bool = False,
                  files: dict[str, tuple[str, ...]] | None = None) -> None:
         self.files = files or ClassificationTask.files
+        self.pairs = pairs  # each example is two texts
         self.name = name
         self.known_labels = labels
         self.text = text
@@ -115,17 +116,21 @@ class ClassificationTask(Task):
 
     def encode(self, tokenizer: Any, examples: Sequence[Example], labels: list[str],
                max_len: int) -> Encoded:
-        import torch
-
         pairs = examples[0].b is not None
         enc = tokenizer([e.a for e in examples], [e.b for e in examples] if pairs else None,
                         truncation=True, max_length=max_len, padding=True,
                         return_tensors="pt")
         targets = {}
         if examples[0].label is not None:
-            index = {label: i for i, label in enumerate(labels)}
-            targets["labels"] = torch.tensor([index[e.label] for e in examples])
+            targets["labels"] = self.targets(examples, labels)
         return Encoded(dict(enc), targets, np.arange(len(examples)))
+
+    def targets(self, examples: Sequence[Example], labels: list[str]) -> Any:
+        """The training targets of labelled examples: each label's index."""
+        import torch
+
+        index = {label: i for i, label in enumerate(labels)}
+        return torch.tensor([index[e.label] for e in examples])
 
     def decode(self, outputs: dict[str, np.ndarray], enc: Encoded,
                examples: Sequence[Example], labels: list[str]) -> list[str]:
@@ -135,6 +140,7 @@ class ClassificationTask(Task):
         return {"accuracy": accuracy(predicted, [e.label for e in examples])}
 
     def baseline(self, train: Sequence[Example], dev: Sequence[Example]) -> dict[str, float]:
+        # the most frequent label (a multi-label task's most frequent set of labels)
         majority = Counter(e.label for e in train).most_common(1)[0][0]
         return self.score([majority] * len(dev), dev)
 
@@ -143,11 +149,40 @@ class ClassificationTask(Task):
         for e, label in zip(examples, predicted):
             handle.write(json.dumps({"id": e.id, "label": label}, ensure_ascii=False) + "\n")
 
+    def new_example(self, text: str, lineno: int) -> Example:
+        if self.pairs:
+            raise ZhnlpError(f"task {self.name!r} classifies pairs of texts; give --input as a "
+                             f"file with both ({', '.join(self.input_suffixes)})")
+        return Example(text, None, None, lineno)
+
+    def explain(self, outputs: dict[str, np.ndarray], enc: Encoded,
+                examples: Sequence[Example], labels: list[str],
+                top_k: int = 1) -> list[dict[str, Any]]:
+        """The label, its probability (softmax) and, for ``top_k`` > 1, the best ``top_k``."""
+        logits = outputs["logits"]
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        rows = []
+        for e, p in zip(examples, probs):
+            order = np.argsort(-p, kind="stable")[:top_k]
+            row = {**example_texts(e), "label": labels[order[0]],
+                   "probability": round(float(p[order[0]]), 6)}
+            if top_k > 1:
+                row["top_k"] = [{"label": labels[i], "probability": round(float(p[i]), 6)}
+                                for i in order]
+            rows.append(row)
+        return rows
+
     def describe(self, train: Sequence[Example]) -> str:
         """The training labels with their counts, most frequent first, and the imbalance."""
         counts = Counter(e.label for e in train).most_common()
         return (", ".join(f"{label} {n}" for label, n in counts)
                 + f" (most/least frequent: {counts[0][1] / counts[-1][1]:.1f}x)")
+
+
+def example_texts(e: Example) -> dict[str, Any]:
+    """The id and text(s) of an example, as a labelled line starts."""
+    return {"id": e.id, "text": e.a, **({"text_pair": e.b} if e.b is not None else {})}
 
 
 _NLI = ("entailment", "neutral", "contradiction")
@@ -157,21 +192,22 @@ TASKS = [
     ClassificationTask("iflytek", tuple(str(i) for i in range(119)), _single("sentence"),
                        "iflytek_predict.json", "iflytekf_predict.json"),
     ClassificationTask("afqmc", ("0", "1"), _pair("sentence1", "sentence2"),
-                       "afqmc_predict.json"),
+                       "afqmc_predict.json", pairs=True),
     # OCNLI's own release names its training sets by size (the first one present is used)
     ClassificationTask("ocnli", _NLI, _pair("sentence1", "sentence2"), "ocnli_50k_predict.json",
-                       "ocnlif_predict.json", skip_labels=("-",),
+                       "ocnlif_predict.json", skip_labels=("-",), pairs=True,
                        files={"train": ("train.json", "train.50k.json", "train.10k.json",
                                         "train.3k.json", "train_few_all.json"),
                               "dev": ("dev.json", "dev_few_all.json"),
                               "test": ("test.json", "test.50k.json")}),
     ClassificationTask("cmnli", _NLI, _pair("sentence1", "sentence2"), "cmnli_predict.json",
-                       skip_labels=("-",)),
-    ClassificationTask("csl", ("0", "1"), _csl, "csl_predict.json", "cslf_predict.json"),
+                       skip_labels=("-",), pairs=True),
+    ClassificationTask("csl", ("0", "1"), _csl, "csl_predict.json", "cslf_predict.json",
+                       pairs=True),
     ClassificationTask("cluewsc", ("true", "false"), _wsc, "cluewsc11_predict.json",
                        "cluewscf_predict.json"),
     ClassificationTask("bustm", ("0", "1"), _pair("sentence1", "sentence2"),
-                       "bustm_predict.json", "bustm_predict.json"),
+                       "bustm_predict.json", "bustm_predict.json", pairs=True),
     ClassificationTask("eprstmt", ("Positive", "Negative"), _single("sentence"),
                        "eprstmt_predict.json", "eprstmt_predict.json"),
     ClassificationTask("csldcp", (), _single("content"), "csldcp_predict.json",

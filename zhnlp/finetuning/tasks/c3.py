@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, NamedTuple
 
-from zhnlp.clue.base import error_near, json_document
-from zhnlp.clue.choice import MultipleChoiceTask
 from zhnlp.errors import InputError
+from zhnlp.finetuning.tasks.base import error_near, json_document
+from zhnlp.finetuning.tasks.choice import MultipleChoiceTask
 
 N_CHOICES = 4
 

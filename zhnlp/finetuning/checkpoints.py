@@ -1,0 +1,178 @@
+"""What a fine-tuning run starts from and what it leaves: the starting model and tokenizer,
+the fine-tuned checkpoint (a Hugging Face folder with ``zhnlp_task.json`` beside it: the task
+and the settings it was trained with) and how it loads again.
+
+``--model`` is a checkpoint directory (ours from ``zhnlp pretrain``, or any Hugging Face
+BERT/RoBERTa/ELECTRA directory with its tokenizer), a ``zhnlp finetune`` output folder (its
+best checkpoint), or a config name (``tiny``, ``small``) for a randomly initialised ELECTRA
+whose tokenizer is learned from the task's training text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import torch
+
+from zhnlp.devices import pick_device
+from zhnlp.errors import InputError, ZhnlpError
+from zhnlp.finetuning.tasks import Task, get_task
+from zhnlp.io import atomic_dir
+from zhnlp.model_sizes import SIZES
+
+TASK_FILE = "zhnlp_task.json"  # beside a fine-tuned checkpoint: its task and settings
+
+
+def checkpoint_in(folder: str) -> str | None:
+    """The checkpoint a folder stands for: itself when it holds one (``config.json``), the
+    best checkpoint of a ``zhnlp finetune`` output folder (``best/``), or None."""
+    for path in (folder, os.path.join(folder, "best")):
+        if os.path.exists(os.path.join(path, "config.json")):
+            return path
+    return None
+
+
+def resolve_model(model: str) -> str:
+    """A config name as it is; a ``zhnlp finetune`` output folder as its best checkpoint; a
+    ``zhnlp pretrain`` run directory as its discriminator (what ELECTRA fine-tunes); any other
+    directory must be a checkpoint."""
+    if model in SIZES:
+        return model
+    if not os.path.isdir(model):
+        raise ZhnlpError(f"--model {model!r} is neither a checkpoint directory nor one of "
+                         f"{', '.join(SIZES)}")
+    found = checkpoint_in(model)
+    if found is None and os.path.exists(os.path.join(model, "discriminator", "config.json")):
+        found = os.path.join(model, "discriminator")
+    if found is None:
+        raise InputError(model, "not a checkpoint directory (no config.json)")
+    return found
+
+
+def load_tokenizer(path: str) -> Any:
+    """The transformers tokenizer of a checkpoint, or a one-line error naming the folder."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # malformed files raise anything from ValueError to a Rust error
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(path, f"no readable tokenizer here ({reason[:200]})") from None
+
+
+def start_tokenizer(model: str, out: str, task: Task, train: list[Any]) -> Any:
+    """The tokenizer of checkpoint ``model``; for a config name, one learned from the
+    training text (kept in ``out/tokenizer`` so a resumed run uses the same)."""
+    if model in SIZES:
+        from zhnlp.vocab import save_tokenizer, train_tokenizer
+
+        tokdir = os.path.join(out, "tokenizer")
+        if not os.path.exists(os.path.join(tokdir, "tokenizer.json")):
+            save_tokenizer(train_tokenizer(task.texts(train), 8000), tokdir)
+        return load_tokenizer(tokdir)
+    return load_tokenizer(model)
+
+
+def _label_args(task: Task, labels: list[str]) -> dict[str, Any]:
+    if task.head not in ("SequenceClassification", "TokenClassification"):
+        return {}
+    args: dict[str, Any] = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                            "label2id": {label: i for i, label in enumerate(labels)}}
+    if getattr(task, "multi_label", None):  # a sigmoid per label, for transformers too
+        args["problem_type"] = "multi_label_classification"
+    return args
+
+
+def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
+                seed: int) -> torch.nn.Module:
+    """The model a run starts from: checkpoint ``model`` with a fresh head for the task's
+    labels, or a random ELECTRA of size ``model``; seeded, so each seed gets its own head."""
+    import transformers
+
+    torch.manual_seed(seed)
+    if model in SIZES:
+        config = transformers.ElectraConfig(vocab_size=vocab_size, **SIZES[model],
+                                            **_label_args(task, labels))
+        return getattr(transformers, f"ElectraFor{task.head}")(config)
+    from transformers.utils import logging as hf_logging
+
+    # a new task head on a pretrained body is the point here: transformers' load report,
+    # which lists its tensors as missing, is noise for this caller
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(
+            model, ignore_mismatched_sizes=True, **_label_args(task, labels))
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def save_checkpoint(model: torch.nn.Module, tokenizer: Any, task: Task,
+                    settings: dict[str, Any], path: str) -> None:
+    """The fine-tuned model, its tokenizer, the task's extra state and ``settings`` (task
+    name, max_len, options) in ``path``, replaced atomically."""
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        task.save_extra(tmp)
+        with open(os.path.join(tmp, TASK_FILE), "w", encoding="utf-8") as handle:
+            json.dump(settings, handle, indent=1)
+
+
+def finetuned_settings(model_dir: str) -> tuple[str, dict[str, Any]]:
+    """(the checkpoint a folder stands for, its ``zhnlp_task.json`` settings or {} for a
+    checkpoint that zhnlp did not fine-tune)."""
+    found = checkpoint_in(model_dir)
+    if found is None:
+        raise InputError(model_dir, "not a fine-tuned checkpoint (no config.json, nor a "
+                         "finetune output folder with best/config.json)")
+    path = os.path.join(found, TASK_FILE)
+    if not os.path.exists(path):
+        return found, {}
+    with open(path, encoding="utf-8") as handle:
+        return found, json.load(handle)
+
+
+def trained_task(model_dir: str) -> str:
+    """The task a fine-tuned checkpoint (or finetune output folder) was trained for."""
+    _, saved = finetuned_settings(model_dir)
+    if "task" not in saved:
+        raise InputError(model_dir, f"not a zhnlp fine-tuned checkpoint (no {TASK_FILE})")
+    return str(saved["task"])
+
+
+def load_finetuned(task: str | Task, data: str | None, model_dir: str, split: str, *,
+                   labelled: bool, options: dict[str, Any] | None = None, read: bool = True,
+                   ) -> tuple[Task, list[str], list[Any], torch.nn.Module, Any, int]:
+    """(task, labels, examples of ``split``, model, tokenizer, max_len) of a fine-tuned
+    checkpoint, with the task settings it was trained with (``zhnlp_task.json``) where it
+    has them; the data is read before the weights, so bad input fails fast."""
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    model_dir, saved = finetuned_settings(model_dir)
+    name = task.name if isinstance(task, Task) else task
+    if saved and saved.get("task") != name:
+        raise ZhnlpError(f"{model_dir}: fine-tuned for {saved.get('task')}, not {name}")
+    if not isinstance(task, Task):
+        # the files and fields given now take the place of those the model was trained with
+        task = get_task(task, **{**saved.get("options", {}),
+                                 **{k: v for k, v in (options or {}).items() if v is not None}})
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as handle:
+        id2label = json.load(handle).get("id2label", {})
+    trained = [id2label.get(str(i)) for i in range(len(id2label))]
+    labels = trained if task.labels_in_model else task.labels(data)
+    if labels:
+        if set(trained) != set(labels):
+            raise ZhnlpError(f"{model_dir}: fine-tuned for labels {trained[:5]}..., not "
+                             f"{name}'s")
+        labels = trained
+    examples = task.load(data, split, labels, labelled=labelled) if read else []
+    hf_logging.disable_progress_bar()
+    model = getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(model_dir)
+    model.to(pick_device())
+    tokenizer = load_tokenizer(model_dir)
+    task.load_extra(model_dir)
+    return task, labels, examples, model, tokenizer, int(saved.get("max_len", 128))
