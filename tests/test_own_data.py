@@ -225,16 +225,25 @@ def test_bad_conll_files_name_the_line(tmp_path):
         read_conll(str(mixed))
 
 
-def test_ner_on_conll_files_trains_and_predicts_spans(tmp_path):
+@pytest.fixture(scope="module")
+def ner_tuned(tmp_path_factory):
+    """A tiny model tuned on 2,000 CLUENER sentences written as a BMES CoNLL file."""
+    root = tmp_path_factory.mktemp("ner")
     train = [json.loads(x) for x in need(CLUENER / "train.json").read_text("utf-8")
              .splitlines()[:2000]]
     dev = [json.loads(x) for x in (CLUENER / "dev.json").read_text("utf-8").splitlines()[:300]]
-    (tmp_path / "train.bmes").write_text(_conll(train, "BMES"), encoding="utf-8")
-    (tmp_path / "dev.bmes").write_text(_conll(dev, "BMES"), encoding="utf-8")
-    out = tmp_path / "ft"
-    res = zhnlp("finetune", "--task", "ner", "--data", str(tmp_path), "--model", "tiny",
-                "--out", str(out), "--epochs", "4", "--lr", "2e-3", "--batch-size", "32", "-q")
+    (root / "train.bmes").write_text(_conll(train, "BMES"), encoding="utf-8")
+    (root / "dev.bmes").write_text(_conll(dev, "BMES"), encoding="utf-8")
+    out = root / "ft"
+    res = zhnlp("finetune", "--task", "ner", "--data", str(root), "--model", "tiny",
+                "--out", str(out), "--epochs", "4", "--lr", "2e-3", "--batch-size", "32",
+                "--max-len", "64", "-q")
     assert res.returncode == 0, res.stderr
+    return root, out, train, dev
+
+
+def test_ner_on_conll_files_trains_and_predicts_spans(ner_tuned):
+    tmp_path, out, train, dev = ner_tuned
     results = json.loads((out / "results.json").read_text())
     config = json.loads((out / "best" / "config.json").read_text())
     types = sorted({t for r in train for t in r["label"]})
@@ -259,3 +268,166 @@ def test_ner_on_conll_files_trains_and_predicts_spans(tmp_path):
     res = zhnlp("evaluate", "--model", str(out), "--dev", str(unknown), "-q")
     assert res.returncode == 1 and f"{unknown}:1: unknown entity type 'bank'" in \
         res.stderr.decode()
+
+
+def _cjk_only(rows: list[dict]) -> list[dict]:
+    """Sentences of Chinese characters and Chinese punctuation alone: transformers' pipeline
+    splits Latin words into word pieces where a character model sees letters."""
+    return [r for r in rows if re.fullmatch(r"[\u4e00-\u9fff，。、！？；：“”《》（）]+", r["text"])]
+
+
+def test_ner_labels_new_text_and_works_with_the_transformers_pipeline(ner_tuned, tmp_path):
+    """``predict --input`` on plain lines gives each line's entity spans with their text and
+    offsets; a line longer than a model input is windowed; ``pipeline("token-classification")``
+    on the checkpoint tags the same (its per-token labels decoded give our entities)."""
+    from zhnlp.finetuning.tasks.cluener import spans_of, windows
+
+    _, out, _, _ = ner_tuned
+    dev = [json.loads(x) for x in (CLUENER / "dev.json").read_text("utf-8").splitlines()]
+    texts = [r["text"] for r in _cjk_only(dev[200:])][:150]
+    long_line = "".join(texts[:20])  # ~750 characters: a dozen windows of a 64-token input
+    assert len(long_line) > 600
+    pieces = windows(long_line, 62)
+    new = tmp_path / "new.txt"
+    new.write_text("\n".join(texts + [long_line] + [long_line[a:b] for a, b in pieces]) + "\n",
+                   encoding="utf-8")
+    target = tmp_path / "entities.jsonl"
+    res = zhnlp("predict", "--model", str(out), "--input", str(new), "-o", str(target), "-q")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(x) for x in target.read_text("utf-8").splitlines()]
+    assert [r["id"] for r in rows] == list(range(1, len(texts) + len(pieces) + 2))
+    assert [r["text"] for r in rows[:len(texts) + 1]] == texts + [long_line]
+    assert sum(len(r["entities"]) for r in rows[:len(texts)]) > 40
+    for r in rows:
+        for e in r["entities"]:
+            assert r["text"][e["start"]:e["end"] + 1] == e["text"]
+    # the long line is tagged window by window, never truncated: its entities are those of
+    # its windows given alone, shifted to their place in the line
+    whole = rows[len(texts)]["entities"]
+    assert max(e["end"] for e in whole) > 5 * 62
+    shifted = [{**e, "start": e["start"] + a, "end": e["end"] + a}
+               for (a, _), r in zip(pieces, rows[len(texts) + 1:]) for e in r["entities"]]
+    assert whole == shifted
+
+    from transformers import pipeline
+
+    tagger = pipeline("token-classification", model=str(out / "best"), device="cpu")
+    for r, tokens in zip(rows[:60], tagger(texts[:60])):
+        tags = ["O"] * len(r["text"])
+        for t in tokens:  # the labels are named, as in our id2label
+            assert t["entity"][:2] in ("B-", "I-") and t["entity"][2:] in TYPES_OF_CLUENER
+            tags[t["start"]] = t["entity"]
+        assert spans_of(tags) == {(e["type"], e["start"], e["end"]) for e in r["entities"]}
+
+
+TYPES_OF_CLUENER = {"address", "book", "company", "game", "government", "movie", "name",
+                    "organization", "position", "scene"}
+
+
+def _types_table(rows: list[dict], path, sep: str = "|") -> None:
+    """CLUENER sentences labelled with the entity types they hold: a real multi-label task
+    (0 to 6 labels a sentence)."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "types"])
+        writer.writerows([r["text"], sep.join(sorted(r.get("label", {})))] for r in rows)
+
+
+def test_multi_label_classification_learns_and_labels_new_text(tmp_path):
+    rows = [json.loads(x) for x in need(CLUENER / "train.json").read_text("utf-8")
+            .splitlines()]
+    _types_table(rows[:3000], tmp_path / "train.csv")
+    _types_table(rows[3000:3400], tmp_path / "dev.csv")
+    out = tmp_path / "ft"
+    res = zhnlp("finetune", "--task", "text-classification", "--data", str(tmp_path),
+                "--label-field", "types", "--multi-label", "|", "--model", "tiny", "--out",
+                str(out), "--epochs", "8", "--lr", "3e-3", "--batch-size", "32",
+                "--max-len", "64", "--patience", "8")
+    assert res.returncode == 0, res.stderr
+    assert "labels an example" in res.stderr.decode()
+    results = json.loads((out / "results.json").read_text())
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert results["metric"] == "micro_f1" and "confusion" not in results
+    assert config["problem_type"] == "multi_label_classification"
+    assert sorted(config["id2label"].values()) == sorted(TYPES_OF_CLUENER)
+    best = max(results["seeds"]["0"]["by_epoch"], key=lambda s: s["micro_f1"])
+    assert best["micro_f1"] > results["baseline"]["micro_f1"] + 0.1, (best, results["baseline"])
+    assert 0 < best["macro_f1"] < best["micro_f1"] and 0 < best["exact_match"] < 1
+    # by hand: micro-F1 over every (sentence, type) decision of the saved predictions
+    res = zhnlp("predict", "--model", str(out), "--input", str(tmp_path / "dev.csv"),
+                "--text-field", "text", "--top-k", "3", "-o", str(tmp_path / "p.jsonl"), "-q")
+    assert res.returncode == 0, res.stderr
+    predicted = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text("utf-8").splitlines()]
+    gold = [set(r.get("label", {})) for r in rows[3000:3400]]
+    tp = sum(len(g & set(p["labels"])) for g, p in zip(gold, predicted))
+    guessed, true = sum(len(p["labels"]) for p in predicted), sum(map(len, gold))
+    assert 2 * tp / (guessed + true) == pytest.approx(best["micro_f1"])
+    for p in predicted:
+        assert all(q >= 0.5 for q in p["probabilities"]) and len(p["top_k"]) == 3
+        assert [k["label"] for k in p["top_k"] if k["probability"] >= 0.5] == \
+            [label for _, label in sorted(zip(p["probabilities"], p["labels"]), reverse=True)]
+    # transformers' pipeline reads the checkpoint as multi-label: sigmoid scores, ours
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(out / "best"), device="cpu",
+                        top_k=None)
+    for p, theirs in zip(predicted[:30], classify([p["text"] for p in predicted[:30]])):
+        assert {t["label"] for t in theirs if t["score"] >= 0.5} == set(p["labels"])
+        assert [round(t["score"], 4) for t in theirs[:3]] == \
+            [round(k["probability"], 4) for k in p["top_k"]]
+
+
+def test_an_option_a_task_does_not_take_is_refused(tmp_path):
+    from zhnlp.errors import ZhnlpError
+    from zhnlp.finetuning.tasks import get_task, task_options
+
+    res = zhnlp("finetune", "--task", "tnews", "--data", str(TNEWS), "--model", "tiny",
+                "--out", str(tmp_path / "o"), "--crf")
+    assert res.returncode == 2 and "--crf is not an option of --task tnews (its options: " \
+        "none)" in res.stderr.decode()
+    res = zhnlp("finetune", "--task", "ner", "--data", str(tmp_path), "--model", "tiny",
+                "--out", str(tmp_path / "o"), "--text-field", "title")
+    assert res.returncode == 2 and "--text-field is not an option of --task ner (its " \
+        "options: --crf, --train, --dev, --test)" in res.stderr.decode()
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ZhnlpError, match="'cmrc2018' does not take the option 'max_answer'"):
+        get_task("cmrc2018", max_answer=30)
+    assert "multi_label" in task_options("text-classification")
+    assert get_task("cmrc2018", max_answer_len=30).max_answer_len == 30
+
+
+def test_a_task_object_or_a_registered_task_fine_tunes(files, tmp_path):
+    """The registry takes a Task object as well as a name; a registered subclass is a task
+    like the others (here: TNEWS lines read as a two-label task)."""
+    from zhnlp.errors import ZhnlpError
+    from zhnlp.finetuning.inference import evaluate
+    from zhnlp.finetuning.loop import FinetuneConfig, finetune
+    from zhnlp.finetuning.tasks import get_task, register
+    from zhnlp.finetuning.tasks.own import TextClassification
+
+    task = TextClassification(text_field="1", label_field="0", train=str(files / "train.tsv"),
+                              dev=str(files / "dev.tsv"))
+    assert get_task(task) is task
+    with pytest.raises(ZhnlpError, match="given as an object"):
+        get_task(task, crf=True)
+    results = finetune(FinetuneConfig(task=task, data=None, model="tiny",
+                                      out=str(tmp_path / "obj"), epochs=1, lr=1e-3))
+    assert results["task"] == "text-classification"
+    assert results["examples"]["train"] == len(_rows("train_few_all.json"))
+
+    class Headlines(TextClassification):
+        name = "headlines"
+
+        def __init__(self, train: str | None = None, dev: str | None = None) -> None:
+            super().__init__(text_field="1", label_field="0", train=train, dev=dev)
+            self.name = "headlines"
+
+    register("headlines", Headlines)
+    with pytest.raises(ZhnlpError, match="exists already"):
+        register("headlines", Headlines)
+    out = tmp_path / "reg"
+    results = finetune(FinetuneConfig(task="headlines", data=str(files), model="tiny",
+                                      out=str(out), epochs=1, lr=1e-3))
+    assert results["task"] == "headlines"
+    scores = evaluate("headlines", str(files), str(out))
+    assert scores["accuracy"] == pytest.approx(results["max"])
