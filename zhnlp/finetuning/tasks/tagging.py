@@ -18,7 +18,7 @@ from typing import IO
 from zhnlp.errors import InputError
 from zhnlp.finetuning.scoring import Entity
 from zhnlp.finetuning.tasks.base import text_line
-from zhnlp.finetuning.tasks.cluener import ClueNer, Sentence, entity_row
+from zhnlp.finetuning.tasks.cluener import ClueNer, Sentence, bio_tags, entity_row
 from zhnlp.finetuning.tasks.own import GivenFiles
 from zhnlp.io import open_file
 
@@ -93,6 +93,25 @@ def tag_spans(tags: Sequence[str], lines: Sequence[int], path: str, *, closed: b
                              "closed at the end of its sentence", line=lines[-1])
         found.add((kind, start, len(tags) - 1))
     return frozenset(found)
+
+
+def scheme_tags(length: int, spans: Sequence[Entity], scheme: str = "BIO") -> list[str]:
+    """The tags of a sentence's entities in ``scheme`` (BIO, BIOES or BMES), what
+    :func:`read_conll` reads back (overlapping spans: the first by start wins)."""
+    if scheme not in ("BIO", "BIOES", "BMES"):
+        raise ValueError(f"unknown tag scheme {scheme!r}")
+    bio, _ = bio_tags(length, sorted(spans))
+    if scheme == "BIO":
+        return bio
+    inside = "M" if scheme == "BMES" else "I"
+    out = list(bio)
+    for i, tag in enumerate(bio):
+        if tag != "O":
+            last = i + 1 == len(bio) or not bio[i + 1].startswith("I-")
+            prefix = {("B", True): "S", ("B", False): "B", ("I", True): "E",
+                      ("I", False): inside}[(tag[0], last)]
+            out[i] = f"{prefix}-{tag[2:]}"
+    return out
 
 
 def read_conll(path: str, *, tagged: bool = True) -> list[tuple[int, str, frozenset[Entity]]]:
