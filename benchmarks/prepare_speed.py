@@ -26,8 +26,8 @@ import torch
 from pretrain_speed import plain_step
 
 from zhnlp.discovery import NewWordMiner
-from zhnlp.loader import MaskingCollator, make_loader
-from zhnlp.pretraining_data import PrepareConfig, PretrainingShards, prepare
+from zhnlp.pretraining.loader import MaskingCollator, make_loader
+from zhnlp.pretraining.shards import PrepareConfig, PretrainingShards, prepare
 from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
 
 HERE = Path(__file__).resolve().parent

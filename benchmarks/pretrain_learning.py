@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from zhnlp.discovery import NewWordMiner
-from zhnlp.pretrain import TrainConfig, train
-from zhnlp.pretraining_data import PrepareConfig, prepare
+from zhnlp.pretraining.loop import TrainConfig, train
+from zhnlp.pretraining.shards import PrepareConfig, prepare
 from zhnlp.vocab import save_tokenizer, tokenizer_from_vocab
 
 HERE = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
+from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,7 +9,7 @@ import click
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import check_encoding, iter_text, sha256_file
 from zhnlp.outputs import claim, same_path
-from zhnlp.pretraining_data import PrepareConfig, prepare
+from zhnlp.pretraining.shards import PrepareConfig, prepare
 from zhnlp.segment import BACKENDS, read_lexicon
 
 

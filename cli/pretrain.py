@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from zhnlp.io import atomic_write
-from zhnlp.model_sizes import OBJECTIVES, SHARING
 from zhnlp.outputs import claim
+from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
 
 
 @click.command("pretrain")
@@ -46,6 +46,13 @@ from zhnlp.outputs import claim
 @click.option("--stop-after", default=None, type=click.IntRange(1),
               help="Leave after this step, checkpointed (resume later with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly.")
+@click.option("--init", default=None, metavar="DIR",
+              help="Continue pretraining a released ELECTRA: DIR/discriminator + "
+              "DIR/generator (a pretrain run, or Hugging Face's pair), or a discriminator "
+              "alone (a fresh generator at --generator-fraction). Its size replaces --config; "
+              "the shards must use its vocabulary or an extension of it [lr default: 1e-4].")
+@click.option("--init-generator", default=None, metavar="DIR",
+              help="With --init DISC: the generator's own checkpoint folder.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1...")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -53,8 +60,8 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
              micro_batch: int | None, lr: float | None, warmup_steps: int | None,
              objective: str, rtd_weight: float, generator_fraction: float, layer_sharing: str,
              sop_weight: float, dropout: float, masking: str, save_every: int, log_every: int,
-             stop_after: int | None, resume: bool, seed: int, device: str,
-             quiet: bool) -> None:
+             stop_after: int | None, resume: bool, init: str | None,
+             init_generator: str | None, seed: int, device: str, quiet: bool) -> None:
     """Pretrain a Chinese ELECTRA (generator + discriminator) on SHARDDIR.
 
     Several processes: torchrun --nproc_per_node=N -m zhnlp.cli.main pretrain ...
@@ -64,21 +71,28 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
     Examples:
       zhnlp pretrain --data shards/ --config small --out run/ --max-steps 10000
       zhnlp pretrain --out demo/                      # the embedded demo (tiny, CPU)
+      zhnlp pretrain --data shards/ --init chinese-electra-small/ --out run2/
       zhnlp plot-run run/
     """
-    from zhnlp.pretrain import TrainConfig, train  # torch: only when pretraining
+    from zhnlp.pretraining.loop import TrainConfig, train  # torch: only when pretraining
 
     overrides = {"objective": objective, "rtd_weight": rtd_weight,
                  "generator_fraction": generator_fraction, "layer_sharing": layer_sharing,
                  "sop_weight": sop_weight, "dropout": dropout}
+    if init is not None:
+        _check_init(init, init_generator)
+    elif init_generator is not None:
+        raise click.UsageError("--init-generator goes with --init DISC")
     if data is None:
+        if init is not None:
+            raise click.UsageError("--init needs --data: shards prepared with its vocabulary")
         data, model = _demo_data(quiet), "tiny"
         max_steps = min(max_steps, 300)
     cfg = TrainConfig(data=data, out=out, model=model, model_overrides=overrides,
                       batch_size=batch_size, micro_batch=micro_batch, max_steps=max_steps,
                       lr=lr, warmup_steps=warmup_steps, mask_strategy=masking,
                       save_every=save_every, log_every=log_every, stop_after=stop_after,
-                      seed=seed, device=device)
+                      seed=seed, device=device, init=init, init_generator=init_generator)
     first = int(os.environ.get("RANK", 0)) == 0  # the rank that locks and reports
     # every rank checks the paths; rank 0 alone holds the lock of the run directory
     with claim(out, [data], folder=True, lock=first):
@@ -90,11 +104,24 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
                    f"{last['rtd_accuracy']:.3f}; {out}/discriminator is ready", err=True)
 
 
+def _check_init(init: str, generator: str | None) -> None:
+    """Options that --init makes meaningless are usage errors, not silently dropped."""
+    from zhnlp.pretraining.init import find_released
+
+    given = click.get_current_context().get_parameter_source
+    if given("model") == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--config: with --init the model's size is the checkpoint's")
+    if given("generator_fraction") == click.core.ParameterSource.COMMANDLINE and \
+            find_released(init, generator).generator is not None:
+        raise click.UsageError("--generator-fraction: --init has a generator, whose size it "
+                               "keeps")
+
+
 def _demo_data(quiet: bool) -> str:
     """Shards of the `reviews` corpus with its own tokenizer and discovered words (cached)."""
     from zhnlp.corpus import cache_dir, get
     from zhnlp.discovery import NewWordMiner
-    from zhnlp.pretraining_data import PrepareConfig, prepare
+    from zhnlp.pretraining.shards import PrepareConfig, prepare
     from zhnlp.vocab import save_tokenizer, train_tokenizer
 
     root = cache_dir().parent / "demo"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from zhnlp.masking import budget, mask_batch
-from zhnlp.pretraining_data import PrepareConfig, PretrainingShards, prepare
+from zhnlp.pretraining.masking import budget, mask_batch
+from zhnlp.pretraining.shards import PrepareConfig, PretrainingShards, prepare
 
 
 @pytest.fixture(scope="module")

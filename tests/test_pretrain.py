@@ -8,10 +8,10 @@ import torch
 from conftest import zhnlp
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.loader import MaskingCollator
-from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
-from zhnlp.pretrain import TrainConfig, train
-from zhnlp.pretraining_data import PrepareConfig, PretrainingShards, prepare
+from zhnlp.pretraining.loader import MaskingCollator
+from zhnlp.pretraining.loop import TrainConfig, train
+from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
+from zhnlp.pretraining.shards import PrepareConfig, PretrainingShards, prepare
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +222,7 @@ def test_sentence_order_prediction_loss(shards):
 
 
 def test_a_kill_while_saving_leaves_a_run_that_resumes_exactly(shards, tmp_path, monkeypatch):
-    import zhnlp.pretrain as pretrain_module
+    import zhnlp.pretraining.loop as pretrain_module
 
     base = {"data": shards, "model": "tiny", "batch_size": 8, "max_steps": 8, "log_every": 1,
             "save_every": 3}
@@ -242,3 +242,134 @@ def test_a_kill_while_saving_leaves_a_run_that_resumes_exactly(shards, tmp_path,
     rest = train(TrainConfig(out=str(tmp_path / "b"), **base), resume=True)
     assert [r["loss"] for r in rest] == [r["loss"] for r in whole[3:]]
     assert [p.name for p in (tmp_path / "b").glob("rng-*")] == ["rng-0-step8.pt"]
+
+
+# ----------------------------------------------------------------- continued pretraining
+
+@pytest.fixture(scope="module")
+def first_run(shards, tmp_path_factory):
+    """A tiny run of 80 steps on real shards: its export is what --init continues."""
+    out = tmp_path_factory.mktemp("first") / "run"
+    rows = train(TrainConfig(data=shards, out=str(out), model="tiny", batch_size=16,
+                             max_steps=80, lr=2e-3, log_every=10, save_every=80,
+                             model_overrides={"dropout": 0.0}))
+    return out, rows
+
+
+def test_init_loads_every_tensor_of_a_released_pair_and_of_a_discriminator(first_run):
+    from transformers import ElectraForMaskedLM, ElectraForPreTraining
+
+    from zhnlp.pretraining.init import find_released, load_released, model_config
+
+    out, _ = first_run
+    disc = ElectraForPreTraining.from_pretrained(out / "discriminator").state_dict()
+    gen = ElectraForMaskedLM.from_pretrained(out / "generator").state_dict()
+    released = find_released(str(out))
+    assert released.generator == str(out / "generator")
+    torch.manual_seed(1)
+    model = ElectraPretrainingModel(model_config(released, 21128))
+    assert model.generator.config.hidden_size == 16 and model.config.size["hidden_size"] == 64
+    load_released(model, released)
+    assert shared(model)
+    for name, value in model.discriminator.state_dict().items():
+        assert torch.equal(value, disc[name]), name
+    for name, value in model.generator.state_dict().items():
+        # the embeddings are the discriminator's (a zhnlp pair shares them: equal anyway)
+        assert torch.equal(value, gen[name]), name
+    # a discriminator alone: a fresh generator at the fraction, on the loaded embeddings
+    alone = find_released(str(out / "discriminator"))
+    assert alone.generator is None
+    model = ElectraPretrainingModel(model_config(alone, 21128, generator_fraction=0.5))
+    fresh = model.generator.electra.encoder.layer[0].attention.self.query.weight.clone()
+    load_released(model, alone)
+    assert shared(model) and model.generator.config.hidden_size == 32
+    assert torch.equal(model.generator.electra.embeddings.word_embeddings.weight,
+                       disc["electra.embeddings.word_embeddings.weight"])
+    assert torch.equal(model.generator.electra.encoder.layer[0].attention.self.query.weight,
+                       fresh)
+
+
+def test_init_continues_where_the_first_run_stopped(first_run, shards, tmp_path):
+    out, rows = first_run
+    cont = train(TrainConfig(data=shards, out=str(tmp_path / "cont"), batch_size=16,
+                             max_steps=5, log_every=1, init=str(out), seed=3,
+                             warmup_steps=4, model_overrides={"dropout": 0.0}))
+    fresh = train(TrainConfig(data=shards, out=str(tmp_path / "fresh"), model="tiny",
+                              batch_size=16, max_steps=5, log_every=1, seed=3,
+                              model_overrides={"dropout": 0.0}))
+    last = rows[-1]
+    # the generator's MLM loss goes on from the first run's last, far below a fresh start's
+    assert abs(cont[0]["mlm_loss"] - last["mlm_loss"]) < 0.15 * last["mlm_loss"]
+    assert cont[0]["mlm_loss"] < 0.8 * fresh[0]["mlm_loss"]
+    assert cont[0]["rtd_accuracy"] > fresh[0]["rtd_accuracy"]
+    # a fresh optimizer warms up to --init's gentler peak
+    assert [r["lr"] for r in cont[:4]] == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4])
+    from transformers import ElectraForPreTraining
+
+    assert ElectraForPreTraining.from_pretrained(tmp_path / "cont" / "discriminator")
+
+
+def test_init_grows_an_extended_vocabulary_and_refuses_another(first_run, tmp_path):
+    """New tokens get rows at the mean of the old ones, old rows are unchanged and the export
+    loads in transformers; shards of another vocabulary are a one-line error."""
+    import json
+    import shutil
+
+    from transformers import AutoModel
+
+    from zhnlp.pretraining.init import check_vocabulary, find_released, load_released, model_config
+    from zhnlp.pretraining.loop import export
+    from zhnlp.vocab import load_tokenizer
+
+    out, _ = first_run
+    released = find_released(str(out))
+    tok = load_tokenizer(out / "discriminator")
+    tok.add_tokens(["锂离子电池", "数值模拟"])  # the domain's terms, after the old ids
+    vocab = tok.get_vocab()
+    assert check_vocabulary(released, vocab, "shards") == 21128 and len(vocab) == 21130
+    model = ElectraPretrainingModel(model_config(released, len(vocab)))
+    load_released(model, released)
+    emb = model.discriminator.electra.embeddings.word_embeddings.weight
+    old = AutoModel.from_pretrained(out / "discriminator").embeddings.word_embeddings.weight
+    assert emb.shape == (21130, 64) and torch.equal(emb[:21128], old)
+    assert torch.allclose(emb[21128:], old.mean(0).expand(2, -1))
+    from transformers import ElectraForMaskedLM
+
+    bias = ElectraForMaskedLM.from_pretrained(out / "generator").generator_lm_head.bias
+    grown = model.generator.generator_lm_head.bias
+    assert torch.equal(grown[:21128], bias) and torch.allclose(grown[21128:], bias.mean())
+    tokdir = tmp_path / "tok"
+    tokdir.mkdir()
+    tok.save(str(tokdir / "tokenizer.json"))
+    export(model, tmp_path / "grown", str(tokdir))
+    assert AutoModel.from_pretrained(tmp_path / "grown" / "discriminator").config.vocab_size \
+        == 21130
+    # a vocabulary whose ids moved: refused, naming a token
+    other = tmp_path / "other"
+    shutil.copytree(out / "discriminator", other)
+    spec = json.loads((other / "tokenizer.json").read_text("utf-8"))
+    words = spec["model"]["vocab"]
+    words["的"], words["了"] = words["了"], words["的"]
+    (other / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
+    with pytest.raises(ZhnlpError, match=r"prepared with another vocabulary .* \(2 tokens "
+                       r"differ; '(的|了)' is id \d+ there, \d+ in the shards\)"):
+        check_vocabulary(find_released(str(other)), vocab, "shards")
+
+
+def test_init_errors_are_one_line(first_run, shards, tmp_path):
+    out, _ = first_run
+    cases = [
+        (["--init", str(tmp_path)], 1, "no checkpoint here"),
+        (["--init", str(out), "--config", "small"], 2, "--config: with --init"),
+        (["--init", str(out), "--generator-fraction", "0.5"], 2, "--generator-fraction"),
+        (["--init", str(out), "--objective", "mlm"], 1, "cannot start from a checkpoint"),
+        (["--init-generator", str(out / "generator")], 2, "--init-generator goes with"),
+        (["--init", str(out / "generator")], 1, "not an ElectraForPreTraining"),
+    ]
+    for args, code, message in cases:
+        res = zhnlp("pretrain", "--data", shards, "--out", str(tmp_path / "x"), "--max-steps",
+                    "2", "-q", *args)
+        err = res.stderr.decode()
+        assert res.returncode == code and message in err, (args, err)
+        if code == 1:
+            assert err.count("\n") == 1 and err.startswith("error: ")

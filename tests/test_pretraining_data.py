@@ -11,8 +11,8 @@ import pytest
 from conftest import zhnlp
 
 from zhnlp.errors import InputError, ZhnlpError
-from zhnlp.loader import MaskingCollator, make_loader, swap_segments
-from zhnlp.pretraining_data import (
+from zhnlp.pretraining.loader import MaskingCollator, make_loader, swap_segments
+from zhnlp.pretraining.shards import (
     PrepareConfig,
     PretrainingShards,
     SentenceEncoder,

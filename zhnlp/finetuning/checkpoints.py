@@ -20,7 +20,7 @@ from zhnlp.devices import pick_device
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.finetuning.tasks import Task, get_task
 from zhnlp.io import atomic_dir
-from zhnlp.model_sizes import SIZES
+from zhnlp.pretraining.sizes import SIZES
 
 TASK_FILE = "zhnlp_task.json"  # beside a fine-tuned checkpoint: its task and settings
 

@@ -32,10 +32,11 @@ from torch.utils.data import DistributedSampler
 from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
-from zhnlp.loader import MaskingCollator
-from zhnlp.modeling import ElectraPretrainingModel, ModelConfig
 from zhnlp.optim import lr_scale, param_groups, set_lr
-from zhnlp.pretraining_data import PretrainingShards
+from zhnlp.pretraining.init import check_vocabulary, find_released, load_released, model_config
+from zhnlp.pretraining.loader import MaskingCollator
+from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
+from zhnlp.pretraining.shards import PretrainingShards
 from zhnlp.progress import progress_bar
 from zhnlp.vocab import load_tokenizer
 
@@ -43,6 +44,7 @@ METRICS = ("step", "lr", "loss", "mlm_loss", "mlm_accuracy", "rtd_loss", "rtd_ac
            "rtd_precision", "rtd_recall", "replaced_fraction", "main_mlm_loss",
            "main_mlm_accuracy", "sop_loss", "tokens_per_s")
 DEFAULT_LR = {"tiny": 1e-3, "small": 5e-4, "base": 2e-4}
+CONTINUED_LR = 1e-4  # --init's default peak
 
 
 @dataclass
@@ -71,9 +73,15 @@ class TrainConfig:
     two_stage_switch: int | None = None  # two-stage: the step phase two starts (max_steps / 2)
     seed: int = 0
     device: str = "auto"
+    # continued pretraining: the released checkpoint(s) the model starts from (see init.py)
+    init: str | None = None
+    init_generator: str | None = None
 
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR.get(self.model, 5e-4)
+        if self.lr is not None:
+            return self.lr
+        # continuing a trained model wants a gentler peak than training one from scratch
+        return CONTINUED_LR if self.init else DEFAULT_LR.get(self.model, 5e-4)
 
     def switch(self) -> int:
         return self.two_stage_switch if self.two_stage_switch is not None else \
@@ -148,7 +156,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     shards = PretrainingShards(cfg.data, verify=False)
     tokdir = os.path.join(cfg.data, "tokenizer")
     tokenizer = load_tokenizer(tokdir)
-    mcfg = ModelConfig.named(cfg.model, tokenizer.get_vocab_size(), **cfg.model_overrides)
+    released = find_released(cfg.init, cfg.init_generator) if cfg.init else None
+    if released is not None:
+        rows = check_vocabulary(released, tokenizer.get_vocab(), cfg.data)
+        mcfg = model_config(released, max(rows, tokenizer.get_vocab_size()),
+                            **cfg.model_overrides)
+    else:
+        mcfg = ModelConfig.named(cfg.model, tokenizer.get_vocab_size(), **cfg.model_overrides)
     mcfg.check()
     if shards.max_len > mcfg.max_position_embeddings:
         raise ZhnlpError(f"sequences of {shards.max_len} tokens do not fit "
@@ -166,7 +180,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         raise ZhnlpError(f"{out}: holds a run already; add --resume or use another --out")
 
     torch.manual_seed(cfg.seed)
-    model = ElectraPretrainingModel(mcfg).to(device)
+    model = ElectraPretrainingModel(mcfg)
+    if released is not None and not resume:
+        load_released(model, released)
+    model = model.to(device)
     raw = model
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(

@@ -33,7 +33,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.model_sizes import MAIN_MLM, OBJECTIVES, SHARING, SIZES
+from zhnlp.pretraining.sizes import MAIN_MLM, OBJECTIVES, SHARING, SIZES
 
 
 @dataclass
@@ -51,6 +51,8 @@ class ModelConfig:
     layer_sharing: str = "none"
     sop_weight: float = 0.0
     dropout: float = 0.1
+    # the generator's own size (a released generator's), instead of generator_fraction's
+    generator_size: dict[str, int] | None = None
 
     @classmethod
     def named(cls, name: str, vocab_size: int, **overrides: object) -> ModelConfig:
@@ -89,26 +91,34 @@ class ModelConfig:
             raise ZhnlpError(f"unknown sampling {self.sampling!r} (gumbel, multinomial)")
         if not 0 < self.generator_fraction <= 1:
             raise ZhnlpError("generator_fraction must be in (0, 1]")
+        g = self.generator_size
+        if g is not None and (set(g) != need or any(not isinstance(v, int) or v < 1
+                                                    for v in g.values())):
+            raise ZhnlpError(f"generator size needs positive integers {sorted(need)}")
+        if g is not None and g["embedding_size"] != s["embedding_size"]:
+            raise ZhnlpError(f"the generator's embedding_size {g['embedding_size']} is not the "
+                             f"discriminator's {s['embedding_size']}: they share embeddings")
 
-    def discriminator_config(self) -> ElectraConfig:
+    def _electra(self, size: dict[str, int]) -> ElectraConfig:
         return ElectraConfig(vocab_size=self.vocab_size,
                              max_position_embeddings=self.max_position_embeddings,
                              hidden_dropout_prob=self.dropout,
-                             attention_probs_dropout_prob=self.dropout, **self.size)
+                             attention_probs_dropout_prob=self.dropout, **size)
+
+    def discriminator_config(self) -> ElectraConfig:
+        return self._electra(self.size)
 
     def generator_config(self) -> ElectraConfig:
+        if self.generator_size is not None:
+            return self._electra(self.generator_size)
         full = self.objective in ("mlm", "two-stage")  # two-stage copies it into the other
         s, f = self.size, (1.0 if full else self.generator_fraction)
         heads = max(1, round(s["num_attention_heads"] * f))
-        hidden = max(heads, round(s["hidden_size"] * f / heads) * heads)
-        return ElectraConfig(vocab_size=self.vocab_size,
-                             max_position_embeddings=self.max_position_embeddings,
-                             embedding_size=s["embedding_size"], hidden_size=hidden,
-                             num_hidden_layers=s["num_hidden_layers"],
-                             num_attention_heads=heads,
-                             intermediate_size=max(1, round(s["intermediate_size"] * f)),
-                             hidden_dropout_prob=self.dropout,
-                             attention_probs_dropout_prob=self.dropout)
+        return self._electra({
+            "embedding_size": s["embedding_size"], "num_hidden_layers": s["num_hidden_layers"],
+            "hidden_size": max(heads, round(s["hidden_size"] * f / heads) * heads),
+            "num_attention_heads": heads,
+            "intermediate_size": max(1, round(s["intermediate_size"] * f))})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -221,7 +231,7 @@ class ElectraPretrainingModel(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss sums (``mlm``, ``rtd``, ``sop``) and the counts behind the metrics.
 
-        ``batch`` is a masked batch (see :mod:`zhnlp.loader`): ``input_ids`` (masked),
+        ``batch`` is a masked batch (see :mod:`zhnlp.pretraining.loader`): ``input_ids`` (masked),
         ``labels`` (-100 off the masked positions), ``original_ids``, ``attention_mask``,
         ``token_type_ids``, and optionally ``sample_seed`` and ``sentence_order_label``.
         """

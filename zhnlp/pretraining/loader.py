@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from zhnlp.masking import mask_batch
-from zhnlp.pretraining_data import PretrainingShards
+from zhnlp.pretraining.masking import mask_batch
+from zhnlp.pretraining.shards import PretrainingShards
 
 
 def swap_segments(row: np.ndarray) -> np.ndarray:
