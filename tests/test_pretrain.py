@@ -98,8 +98,16 @@ def test_resume_equals_an_uninterrupted_run_and_export_loads(shards, tmp_path):
             "max_steps": 8, "log_every": 1, "save_every": 100}
     whole = train(TrainConfig(out=str(tmp_path / "a"), **base))
     first = train(TrainConfig(out=str(tmp_path / "b"), stop_after=3, **base))
+    # what a run killed after its checkpoint leaves: a later step's row, one cut short
+    with open(tmp_path / "b" / "metrics.csv", "a") as handle:
+        handle.write("4," + ",".join(["0.5"] * 13) + "\n5,0.001,3.2")
     rest = train(TrainConfig(out=str(tmp_path / "b"), **base), resume=True)
     assert [r["loss"] for r in whole] == [r["loss"] for r in first + rest]
+    with open(tmp_path / "b" / "metrics.csv", newline="") as handle:
+        import csv
+
+        assert [float(r["loss"]) for r in csv.DictReader(handle)] == \
+            pytest.approx([r["loss"] for r in whole])
     assert whole[-1]["loss"] < whole[0]["loss"]
     lines = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
     assert len(lines) == 9 and lines[0].startswith("step,lr,loss,mlm_loss")

@@ -213,6 +213,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         if not rng_path.exists():
             raise ZhnlpError(f"{out}: {rng_path.name} is missing (a run with another number "
                              "of processes?)")
+        if rank == 0:
+            _trim_csv(out / "metrics.csv", step)
         mine = torch.load(rng_path, weights_only=False)
         batches.restore(mine["batches"])
         torch.set_rng_state(mine["torch"])
@@ -271,7 +273,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
             window, started = {}, time.perf_counter()
             if board is not None:
                 logged.append(row)
-                _append_csv(out / "metrics.csv", row, step)
+                _append_csv(out / "metrics.csv", row)
                 for key, value in row.items():
                     if key != "step" and not math.isnan(value):
                         board.add_scalar(key, value, step)
@@ -322,16 +324,28 @@ def _metrics(window: dict[str, float | torch.Tensor], device: torch.device, step
     return row
 
 
-def _append_csv(path: Path, row: dict[str, float], step: int) -> None:
-    rows = []
-    if path.exists():  # after a resume, the rows past the checkpoint are replaced
-        with open(path, newline="") as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r["step"]) < step]
-    rows.append({k: row[k] for k in METRICS})
+def _trim_csv(path: Path, step: int) -> None:
+    """On resume: the rows logged after the checkpoint's step go (and with them a row that a
+    kill cut short, which is always one of those: a step logs before it saves)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle)
+                if None not in r.values() and r["step"].isdigit() and int(r["step"]) <= step]
     with atomic_write(str(path), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(METRICS))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _append_csv(path: Path, row: dict[str, float]) -> None:
+    """One row more: appended, so a long run's log costs a line a step, not the file."""
+    fresh = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(METRICS))
+        if fresh:
+            writer.writeheader()
+        writer.writerow({k: row[k] for k in METRICS})
 
 
 def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, step: int,
