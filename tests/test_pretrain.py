@@ -219,11 +219,40 @@ def test_two_stage_copies_the_generator_and_freezes_it(batch, shards, tmp_path):
     assert np.isnan(whole[1]["rtd_loss"]) and not np.isnan(whole[4]["rtd_loss"])
 
 
+@pytest.mark.parametrize("objective", ["replace-mlm", "all-tokens-mlm"])
+def test_main_mlm_objectives_predict_their_positions(batch, objective):
+    """replace-mlm: the main network predicts the masked positions (its loss over the masked
+    count); all-tokens-mlm: every real token (over the real count)."""
+    model = tiny(objective=objective)
+    masked = batch["labels"] != -100
+    model.sample = lambda logits, rows, seeds: batch["original_ids"][masked]  # copies
+    sums = model(batch)
+    logits = model.discriminator(input_ids=batch["original_ids"],
+                                 attention_mask=batch["attention_mask"],
+                                 token_type_ids=batch["token_type_ids"]).logits
+    where = masked if objective == "replace-mlm" else batch["attention_mask"] > 0
+    want = torch.nn.functional.cross_entropy(logits[where], batch["original_ids"][where],
+                                             reduction="sum")
+    assert sums["main_mlm"].item() == pytest.approx(want.item(), rel=1e-5)
+    counts = counts_of(batch)
+    over = counts["masked"] if objective == "replace-mlm" else counts["real"]
+    assert model.loss(sums, counts).item() == pytest.approx(
+        (sums["mlm"] / counts["masked"] + sums["main_mlm"] / over).item(), rel=1e-6)
+
+
 def test_sentence_order_prediction_loss(shards):
     data = PretrainingShards(shards)
     collator = MaskingCollator(mask_id=103, vocab_size=21128, sop=True, seed=0)
     b = collator([(i, data[i]) for i in range(32)])
     assert 0 < b["sentence_order_label"].sum() < 32
+    from zhnlp.pretraining.loader import swap_segments
+
+    # label 1 is a swapped pair: B before A, as the shard does not have it
+    for i, label in enumerate(b["sentence_order_label"].tolist()):
+        row = swap_segments(data[i]) if label else data[i]
+        assert torch.equal(b["original_ids"][i], torch.from_numpy(row[0].astype(np.int64)))
+        if label:
+            assert not np.array_equal(row[0], data[i][0])
     model = tiny(sop_weight=1.0)
     sums = model(b)
     assert torch.isfinite(sums["sop"]) and sums["sop"] > 0
