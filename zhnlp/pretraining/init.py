@@ -21,11 +21,11 @@ import torch
 
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
-from zhnlp.pretraining.sizes import SIZES
+from zhnlp.pretraining.sizes import OBJECTIVES, SIZES
 
 SIZE_KEYS = tuple(SIZES["small"])
 # ELECTRA objectives whose discriminator detects replaced tokens, as a released one does
-CONTINUABLE = ("electra", "electra-15")
+CONTINUABLE = tuple(name for name, o in OBJECTIVES.items() if o.main == "rtd" and not o.two_stage)
 # parameters with one row (or entry) per token: grown for an extended vocabulary
 PER_TOKEN = ("embeddings.word_embeddings.weight", "generator_lm_head.bias",
              "generator_lm_head.weight")

@@ -189,7 +189,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if device.type == "cuda" else None,
             # two-stage leaves the discriminator idle, then freezes the generator
-            find_unused_parameters=mcfg.objective == "two-stage")
+            find_unused_parameters=mcfg.spec.two_stage)
     opt = torch.optim.AdamW(param_groups(raw, cfg.learning_rate(), cfg.weight_decay),
                             betas=cfg.betas, eps=cfg.adam_eps)
     peaks = [g["lr"] for g in opt.param_groups]
@@ -207,7 +207,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         raw.tie()
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
-        if mcfg.objective == "two-stage" and step >= cfg.switch():
+        if mcfg.spec.two_stage and step >= cfg.switch():
             raw.start_phase_two(copy=False)
         rng_path = out / f"rng-{rank}-step{step}.pt"
         if not rng_path.exists():
@@ -235,7 +235,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
     bar.update(step)
     model.train()
     while step < cfg.max_steps:
-        if mcfg.objective == "two-stage" and step == cfg.switch() and raw.phase == 1:
+        if mcfg.spec.two_stage and step == cfg.switch() and raw.phase == 1:
             raw.start_phase_two()
         scale = lr_scale(step, cfg.warmup(), cfg.max_steps)
         set_lr(opt, peaks, scale)
@@ -310,13 +310,12 @@ def _metrics(window: dict[str, float | torch.Tensor], device: torch.device, step
     row["loss"] = float(raw.loss(sums, counts))
     if "replaced_masked" in values:
         row["replaced_fraction"] = values["replaced_masked"] / masked
+    over = counts[raw.config.spec.main_on]  # the main network's positions
     if "rtd" in values:
-        over = masked if raw.config.objective == "electra-15" else real
         row.update(rtd_loss=values["rtd"] / over, rtd_accuracy=values["rtd_correct"] / over,
                    rtd_precision=values["rtd_tp"] / max(values["rtd_predicted"], 1),
                    rtd_recall=values["rtd_tp"] / max(values["rtd_replaced"], 1))
     if "main_mlm" in values:
-        over = masked if raw.config.objective == "replace-mlm" else real
         row.update(main_mlm_loss=values["main_mlm"] / over,
                    main_mlm_accuracy=values["main_mlm_correct"] / over)
     if "sop" in values:

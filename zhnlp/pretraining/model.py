@@ -33,7 +33,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.pretraining.sizes import MAIN_MLM, OBJECTIVES, SHARING, SIZES
+from zhnlp.pretraining.sizes import OBJECTIVES, SHARING, SIZES, Objective
 
 
 @dataclass
@@ -73,6 +73,11 @@ class ModelConfig:
         except TypeError as exc:
             raise ZhnlpError(f"{name}: {exc}") from None
 
+    @property
+    def spec(self) -> Objective:
+        """What the objective trains, on which positions (see :class:`Objective`)."""
+        return OBJECTIVES[self.objective]
+
     def check(self) -> None:
         """Refuse settings that cannot work, before any training."""
         s = self.size
@@ -111,8 +116,7 @@ class ModelConfig:
     def generator_config(self) -> ElectraConfig:
         if self.generator_size is not None:
             return self._electra(self.generator_size)
-        full = self.objective in ("mlm", "two-stage")  # two-stage copies it into the other
-        s, f = self.size, (1.0 if full else self.generator_fraction)
+        s, f = self.size, (1.0 if self.spec.full_generator else self.generator_fraction)
         heads = max(1, round(s["num_attention_heads"] * f))
         return self._electra({
             "embedding_size": s["embedding_size"], "num_hidden_layers": s["num_hidden_layers"],
@@ -146,9 +150,9 @@ class ElectraPretrainingModel(nn.Module):
         self.config = config
         self.generator = ElectraForMaskedLM(config.generator_config())
         self.discriminator: ElectraForPreTraining | ElectraForMaskedLM | None = None
-        if config.objective in MAIN_MLM:
+        if config.spec.main == "mlm":
             self.discriminator = ElectraForMaskedLM(config.discriminator_config())
-        elif config.objective != "mlm":
+        elif config.spec.main == "rtd":
             self.discriminator = ElectraForPreTraining(config.discriminator_config())
         self.phase = 1  # two-stage: 1 trains the generator, 2 the discriminator
         if self.discriminator is not None:
@@ -171,7 +175,7 @@ class ElectraPretrainingModel(nn.Module):
         The embeddings stay shared and keep training with the discriminator.  ``copy=False``
         when the weights come from a checkpoint taken in phase two.
         """
-        if self.config.objective != "two-stage":
+        if not self.config.spec.two_stage:
             raise ZhnlpError("only the two-stage objective has a second phase")
         if copy:
             target = self.discriminator.electra
@@ -215,15 +219,15 @@ class ElectraPretrainingModel(nn.Module):
     def loss(self, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> torch.Tensor:
         """The objective from loss sums and the token counts of the whole optimizer batch
         (``masked``, ``real``, ``sequences``: over all micro-batches and all ranks)."""
+        spec = self.config.spec
         total = torch.zeros((), device=sums["mlm"].device)
-        if self.phase == 1 or self.config.objective != "two-stage":
+        if self.phase == 1 or not spec.two_stage:
             total = total + sums["mlm"] / max(counts["masked"], 1)
+        over = max(counts[spec.main_on], 1)
         if "main_mlm" in sums:
-            over = counts["masked"] if self.config.objective == "replace-mlm" else counts["real"]
-            total = total + sums["main_mlm"] / max(over, 1)
+            total = total + sums["main_mlm"] / over
         if "rtd" in sums:
-            over = counts["masked"] if self.config.objective == "electra-15" else counts["real"]
-            total = total + self.config.rtd_weight * sums["rtd"] / max(over, 1)
+            total = total + self.config.rtd_weight * sums["rtd"] / over
         if "sop" in sums:
             total = total + self.config.sop_weight * sums["sop"] / max(counts["sequences"], 1)
         return total
@@ -248,8 +252,8 @@ class ElectraPretrainingModel(nn.Module):
             "mlm": F.cross_entropy(logits.float(), targets, reduction="sum"),
             "mlm_correct": (logits.argmax(-1) == targets).sum(),
         }
-        if self.discriminator is None or (self.config.objective == "two-stage"
-                                          and self.phase == 1):
+        spec = self.config.spec
+        if self.discriminator is None or (spec.two_stage and self.phase == 1):
             return out
         with torch.no_grad():
             rows = masked.nonzero()[:, 0]
@@ -258,11 +262,11 @@ class ElectraPretrainingModel(nn.Module):
         fake[masked] = sampled
         replaced = (fake != original) & (attention > 0)
         out["replaced_masked"] = (replaced & masked).sum()
+        where = masked if spec.main_on == "masked" else attention > 0  # the main loss's
         if isinstance(self.discriminator, ElectraForMaskedLM):
             main = self.discriminator
             h = main.electra(input_ids=fake, attention_mask=attention,
                              token_type_ids=types).last_hidden_state
-            where = masked if self.config.objective == "replace-mlm" else attention > 0
             main_logits = main.generator_lm_head(main.generator_predictions(h[where]))
             main_targets = original[where]
             out["main_mlm"] = F.cross_entropy(main_logits.float(), main_targets, reduction="sum")
@@ -271,7 +275,6 @@ class ElectraPretrainingModel(nn.Module):
         d = self.discriminator.electra(input_ids=fake, attention_mask=attention,
                                        token_type_ids=types).last_hidden_state
         d_logits = self.discriminator.discriminator_predictions(d)
-        where = masked if self.config.objective == "electra-15" else attention > 0
         out["rtd"] = F.binary_cross_entropy_with_logits(
             d_logits[where].float(), replaced[where].float(), reduction="sum")
         predicted = d_logits[where] > 0

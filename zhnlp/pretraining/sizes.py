@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {"embedding_size": 64, "hidden_size": 64, "num_hidden_layers": 2,
              "num_attention_heads": 2, "intermediate_size": 256},
@@ -11,7 +13,32 @@ SIZES: dict[str, dict[str, int]] = {
     "base": {"embedding_size": 768, "hidden_size": 768, "num_hidden_layers": 12,
              "num_attention_heads": 12, "intermediate_size": 3072},
 }
-OBJECTIVES = ("electra", "electra-15", "mlm", "replace-mlm", "all-tokens-mlm", "two-stage")
-# objectives whose main network predicts tokens (an MLM head) instead of detecting replacements
-MAIN_MLM = ("replace-mlm", "all-tokens-mlm")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One pretraining objective (a row of the ELECTRA paper's comparisons).
+
+    Every objective trains the generator as a masked LM on the masked positions.  Beside it,
+    the main network is ``rtd`` (an ELECTRA discriminator: which tokens were replaced by the
+    generator's samples), ``mlm`` (a masked LM reading the generator's samples: which token
+    was there), or none (the generator is the model); its loss covers the ``main_on``
+    positions (``masked`` or every ``real`` token) and is divided by their count, an ``rtd``
+    loss weighted by ``rtd_weight``.
+    """
+
+    main: str | None
+    main_on: str = "real"
+    full_generator: bool = False  # the generator as large as the main network
+    two_stage: bool = False  # the generator alone first, then copied into the main network
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "electra": Objective("rtd"),
+    "electra-15": Objective("rtd", main_on="masked"),
+    "mlm": Objective(None, main_on="masked", full_generator=True),
+    "replace-mlm": Objective("mlm", main_on="masked"),
+    "all-tokens-mlm": Objective("mlm"),
+    "two-stage": Objective("rtd", full_generator=True, two_stage=True),
+}
 SHARING = ("none", "all", "attention", "ffn")
