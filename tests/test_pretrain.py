@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import zhnlp
+from conftest import DATA, need, zhnlp
 
 from zhnlp.errors import ZhnlpError
 from zhnlp.pretraining.loader import MaskingCollator
@@ -356,20 +356,23 @@ def test_init_grows_an_extended_vocabulary_and_refuses_another(first_run, tmp_pa
 
     from zhnlp.pretraining.init import check_vocabulary, find_released, load_released, model_config
     from zhnlp.pretraining.loop import export
-    from zhnlp.vocab import load_tokenizer
+    from zhnlp.vocab import extend_tokenizer, load_tokenizer
 
     out, _ = first_run
     released = find_released(str(out))
-    tok = load_tokenizer(out / "discriminator")
-    tok.add_tokens(["锂离子电池", "数值模拟"])  # the domain's terms, after the old ids
+    # what build-vocab --extend adds for CLUENER's news (curly quotes, rare characters)
+    texts = [json.loads(x)["text"] for x in need(DATA / "cluener" / "dev.json")
+             .read_text("utf-8").splitlines()]
+    tok, added = extend_tokenizer(load_tokenizer(out / "discriminator"), texts, most=40)
     vocab = tok.get_vocab()
-    assert check_vocabulary(released, vocab, "shards") == 21128 and len(vocab) == 21130
+    assert check_vocabulary(released, vocab, "shards") == 21128 and len(added) == 40
+    assert len(vocab) == 21168
     model = ElectraPretrainingModel(model_config(released, len(vocab)))
     load_released(model, released)
     emb = model.discriminator.electra.embeddings.word_embeddings.weight
     old = AutoModel.from_pretrained(out / "discriminator").embeddings.word_embeddings.weight
-    assert emb.shape == (21130, 64) and torch.equal(emb[:21128], old)
-    assert torch.allclose(emb[21128:], old.mean(0).expand(2, -1))
+    assert emb.shape == (21168, 64) and torch.equal(emb[:21128], old)
+    assert torch.allclose(emb[21128:], old.mean(0).expand(40, -1))
     from transformers import ElectraForMaskedLM
 
     bias = ElectraForMaskedLM.from_pretrained(out / "generator").generator_lm_head.bias
@@ -380,7 +383,7 @@ def test_init_grows_an_extended_vocabulary_and_refuses_another(first_run, tmp_pa
     tok.save(str(tokdir / "tokenizer.json"))
     export(model, tmp_path / "grown", str(tokdir))
     assert AutoModel.from_pretrained(tmp_path / "grown" / "discriminator").config.vocab_size \
-        == 21130
+        == 21168
     # a vocabulary whose ids moved: refused, naming a token
     other = tmp_path / "other"
     shutil.copytree(out / "discriminator", other)

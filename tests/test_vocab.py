@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 
 import pytest
 from conftest import zhnlp
@@ -92,3 +93,36 @@ def test_cli_writes_a_directory_and_reports_coverage(eprstmt_sentences, tmp_path
                   "--vocab", str(tmp_path / "none.txt"), text=True)
     assert again.returncode == 1 and "none.txt: no such file" in again.stderr
     assert (out / "vocab.txt").exists()  # the earlier tokenizer is untouched
+
+
+def test_extend_keeps_every_id_and_adds_what_the_corpus_lacks(bert_vocab, tmp_path):
+    """Chinese BERT's vocabulary lacks curly quotes and some rare characters that CLUENER's
+    news use: --extend adds them after the old ids, and [UNK] all but goes."""
+    import json
+
+    from conftest import DATA, need
+
+    texts = [json.loads(x)["text"] for x in need(DATA / "cluener" / "train.json")
+             .read_text("utf-8").splitlines()]
+    corpus = tmp_path / "news.txt"
+    corpus.write_text("\n".join(texts) + "\n", "utf-8")
+    res = zhnlp("build-vocab", str(corpus), "--extend", str(bert_vocab), "-o",
+                str(tmp_path / "tok"), "--most", "400")
+    assert res.returncode == 0, res.stderr
+    base = tokenizer_from_vocab(str(bert_vocab))
+    extended = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    old, new = base.get_vocab(), extended.get_vocab()
+    assert all(new[t] == i for t, i in old.items())
+    added = sorted((t for t in new if t not in old), key=new.__getitem__)
+    assert 0 < len(added) <= 400 and {"“", "”"} <= set(added)
+    assert min(new[t] for t in added) == len(old)
+    # characters seen once are not worth a row
+    counts = Counter(c for text in texts for c in text)
+    assert all(counts[t] >= 2 for t in added if len(t) == 1)
+    before, _ = unk_share(base, texts)
+    after, _ = unk_share(tokenizer_from_vocab(str(tmp_path / "tok" / "vocab.txt")), texts)
+    assert before > 0.005 and after < before / 10, (before, after)
+    assert "added to" in res.stderr.decode()
+    res = zhnlp("build-vocab", str(corpus), "--extend", str(bert_vocab), "--vocab",
+                str(bert_vocab), "-o", str(tmp_path / "tok2"))
+    assert res.returncode == 2 and "give one of them" in res.stderr.decode()

@@ -62,6 +62,35 @@ def train_tokenizer(texts: Iterable[str], size: int = BERT_CHINESE_SIZE, *,
     WordPieceTrainer breaks ties by hash order, so two runs give two vocabularies:
     huggingface/tokenizers#1794.)
     """
+    words, chars = _counts(texts)
+    alphabet = sorted(chars, key=lambda t: (-chars[t], t))
+    budget = size - len(SPECIAL_TOKENS) - len(alphabet)
+    pieces = learn_pieces({w: c for w, c in words.items() if len(w) > 1}, budget, min_frequency)
+    return _wordpiece([*SPECIAL_TOKENS, *alphabet, *pieces])
+
+
+def extend_tokenizer(base: Tokenizer, texts: Iterable[str], *, most: int = 5000,
+                     min_frequency: int = 2) -> tuple[Tokenizer, list[str]]:
+    """``base`` with what ``texts`` need and it lacks: the characters seen at least
+    ``min_frequency`` times (as a word's start or, ``##``, inside one), then the pieces of
+    several characters that WordPiece merging learns from the texts' words, at most ``most``
+    tokens in all.  Every token of ``base`` keeps its id (a checkpoint's embedding rows stay
+    valid); the new ones come after.  Returns the tokenizer and the tokens added."""
+    words, chars = _counts(texts)
+    known = base.get_vocab()
+    new_chars = sorted((t for t, n in chars.items() if n >= min_frequency and t not in known),
+                       key=lambda t: (-chars[t], t))[:most]
+    # pieces the base lacks, learned as train_tokenizer would (the base's own are skipped)
+    learned = learn_pieces({w: c for w, c in words.items() if len(w) > 1},
+                           most + len(known), min_frequency)
+    new_pieces = [p for p in learned if p not in known][:most - len(new_chars)]
+    old = sorted(known, key=known.__getitem__)
+    return _wordpiece([*old, *new_chars, *new_pieces]), [*new_chars, *new_pieces]
+
+
+def _counts(texts: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
+    """The words of ``texts`` after the pipeline's normalisation and pre-tokenisation, and
+    their characters (a word's first as it is, the others as ``##`` continuations)."""
     tok = _pipeline(Tokenizer(models.WordPiece({"[UNK]": 0}, unk_token="[UNK]")))
     words: Counter[str] = Counter()
     for text in texts:
@@ -72,10 +101,12 @@ def train_tokenizer(texts: Iterable[str], size: int = BERT_CHINESE_SIZE, *,
         chars[word[0]] += count
         for c in word[1:]:
             chars["##" + c] += count
-    alphabet = sorted(chars, key=lambda t: (-chars[t], t))
-    budget = size - len(SPECIAL_TOKENS) - len(alphabet)
-    pieces = learn_pieces({w: c for w, c in words.items() if len(w) > 1}, budget, min_frequency)
-    vocab = {t: i for i, t in enumerate([*SPECIAL_TOKENS, *alphabet, *pieces])}
+    return words, chars
+
+
+def _wordpiece(tokens: list[str]) -> Tokenizer:
+    """The BERT-layout tokenizer over ``tokens``, each one's id its place in the list."""
+    vocab = {t: i for i, t in enumerate(tokens)}
     return _with_template(_pipeline(Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))))
 
 
@@ -149,7 +180,7 @@ def tokenizer_from_vocab(path: str) -> Tokenizer:
     missing = [t for t in SPECIAL_TOKENS if t not in vocab]
     if missing:
         raise InputError(path, f"vocabulary lacks {', '.join(missing)}")
-    return _with_template(_pipeline(Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))))
+    return _wordpiece(list(vocab))
 
 
 def unk_share(tok: Tokenizer, texts: Iterable[str], batch: int = 1000) -> tuple[float, int]:
@@ -174,6 +205,15 @@ def load_tokenizer(tokdir: str | os.PathLike[str]) -> Tokenizer:
     except Exception as exc:  # the Rust side raises bare Exceptions for any malformed file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(path, f"not a readable tokenizer ({reason})") from None
+
+
+def tokenizer_of(path: str) -> Tokenizer:
+    """The tokenizer of a tokenizer or checkpoint folder (its ``tokenizer.json``, else its
+    ``vocab.txt``, as Hugging Face's Chinese checkpoints ship it), or of a ``vocab.txt``."""
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "tokenizer.json")) \
+            and os.path.isfile(os.path.join(path, "vocab.txt")):
+        return tokenizer_from_vocab(os.path.join(path, "vocab.txt"))
+    return load_tokenizer(path) if os.path.isdir(path) else tokenizer_from_vocab(path)
 
 
 def save_tokenizer(tok: Tokenizer, out: str) -> None:
