@@ -77,6 +77,18 @@ def test_bad_vocab_files(tmp_path):
     dup.write_text("\n".join([*SPECIAL_TOKENS, "你", "好", "你"]) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="v2.txt:8: token '你' repeats line 6"):
         tokenizer_from_vocab(str(dup))
+    # zhnlp's shards pad with id 0: a vocabulary with [PAD] elsewhere is refused, as a
+    # vocab.txt and as a tokenizer folder
+    moved = tmp_path / "v3.txt"
+    moved.write_text("\n".join(["[UNK]", "[PAD]", *SPECIAL_TOKENS[2:], "你"]) + "\n", "utf-8")
+    with pytest.raises(InputError, match=r"v3.txt: \[PAD\] has id 1, not 0"):
+        tokenizer_from_vocab(str(moved))
+    from zhnlp.vocab import load_tokenizer, wordpiece
+
+    folder = tmp_path / "tok"
+    save_tokenizer(wordpiece(["[UNK]", "[PAD]", *SPECIAL_TOKENS[2:], "你"]), str(folder))
+    with pytest.raises(InputError, match=r"tokenizer.json: \[PAD\] has id 1, not 0"):
+        load_tokenizer(str(folder))
 
 
 def test_cli_writes_a_directory_and_reports_coverage(eprstmt_sentences, tmp_path):

@@ -66,7 +66,7 @@ def train_tokenizer(texts: Iterable[str], size: int = BERT_CHINESE_SIZE, *,
     alphabet = sorted(chars, key=lambda t: (-chars[t], t))
     budget = size - len(SPECIAL_TOKENS) - len(alphabet)
     pieces = learn_pieces({w: c for w, c in words.items() if len(w) > 1}, budget, min_frequency)
-    return _wordpiece([*SPECIAL_TOKENS, *alphabet, *pieces])
+    return wordpiece([*SPECIAL_TOKENS, *alphabet, *pieces])
 
 
 def extend_tokenizer(base: Tokenizer, texts: Iterable[str], *, most: int = 5000,
@@ -85,7 +85,7 @@ def extend_tokenizer(base: Tokenizer, texts: Iterable[str], *, most: int = 5000,
                            most + len(known), min_frequency)
     new_pieces = [p for p in learned if p not in known][:most - len(new_chars)]
     old = sorted(known, key=known.__getitem__)
-    return _wordpiece([*old, *new_chars, *new_pieces]), [*new_chars, *new_pieces]
+    return wordpiece([*old, *new_chars, *new_pieces]), [*new_chars, *new_pieces]
 
 
 def _counts(texts: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
@@ -104,7 +104,7 @@ def _counts(texts: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
     return words, chars
 
 
-def _wordpiece(tokens: list[str]) -> Tokenizer:
+def wordpiece(tokens: list[str]) -> Tokenizer:
     """The BERT-layout tokenizer over ``tokens``, each one's id its place in the list."""
     vocab = {t: i for i, t in enumerate(tokens)}
     return _with_template(_pipeline(Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))))
@@ -177,10 +177,8 @@ def tokenizer_from_vocab(path: str) -> Tokenizer:
             raise InputError(path, f"token {token!r} repeats line {vocab[token] + 1}",
                              line=lineno)
         vocab[token] = lineno - 1
-    missing = [t for t in SPECIAL_TOKENS if t not in vocab]
-    if missing:
-        raise InputError(path, f"vocabulary lacks {', '.join(missing)}")
-    return _wordpiece(list(vocab))
+    check_layout(vocab, path)
+    return wordpiece(list(vocab))
 
 
 def unk_share(tok: Tokenizer, texts: Iterable[str], batch: int = 1000) -> tuple[float, int]:
@@ -201,10 +199,23 @@ def load_tokenizer(tokdir: str | os.PathLike[str]) -> Tokenizer:
         raise InputError(str(tokdir), "not a tokenizer directory (no tokenizer.json); make "
                          "one with zhnlp build-vocab")
     try:
-        return Tokenizer.from_file(path)
+        tok = Tokenizer.from_file(path)
     except Exception as exc:  # the Rust side raises bare Exceptions for any malformed file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(path, f"not a readable tokenizer ({reason})") from None
+    check_layout(tok.get_vocab(), path)
+    return tok
+
+
+def check_layout(vocab: dict[str, int], path: str) -> None:
+    """Refuse a vocabulary unfit for zhnlp's shards and batches, which pad with id 0: BERT's
+    special tokens must all be there, ``[PAD]`` first."""
+    missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+    if missing:
+        raise InputError(path, f"vocabulary lacks {', '.join(missing)}")
+    if vocab["[PAD]"] != 0:
+        raise InputError(path, f"[PAD] has id {vocab['[PAD]']}, not 0 (the BERT layout zhnlp "
+                         "pads with); put it first")
 
 
 def tokenizer_of(path: str) -> Tokenizer:
