@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import DATA, need, zhnlp
+from conftest import DATA, need, zhnlp, zhnlp_here
 
 from zhnlp.errors import ZhnlpError
 from zhnlp.pretraining.loader import MaskingCollator
@@ -407,7 +407,7 @@ def test_init_errors_are_one_line(first_run, shards, tmp_path):
         (["--init", str(out / "generator")], 1, "not an ElectraForPreTraining"),
     ]
     for args, code, message in cases:
-        res = zhnlp("pretrain", "--data", shards, "--out", str(tmp_path / "x"), "--max-steps",
+        res = zhnlp_here("pretrain", "--data", shards, "--out", str(tmp_path / "x"), "--max-steps",
                     "2", "-q", *args)
         err = res.stderr.decode()
         assert res.returncode == code and message in err, (args, err)
