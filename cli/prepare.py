@@ -32,12 +32,17 @@ from zhnlp.segment import BACKENDS, read_lexicon
 @click.option("--backend", type=click.Choice(BACKENDS), default="jieba", show_default=True,
               help="Segmenter for the word ids.")
 @click.option("--encoding", default="utf-8", show_default=True)
+@click.option("--valid-share", default=0.0, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True),
+              help="Hold out this share of the documents for validation (pretrain "
+              "--eval-every); drawn per document with --seed.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def prepare_cmd(corpus: tuple[str, ...], tokenizer: str, lexicon_path: str | None, out: str,
                 max_len: int, docs: str, pack: str, docs_per_shard: int, backend: str,
-                encoding: str, workers: int, seed: int, quiet: bool) -> None:
+                encoding: str, valid_share: float, workers: int, seed: int,
+                quiet: bool) -> None:
     """Turn CORPUS into pretraining shards with whole-word ids, in SHARDDIR.
 
     Run it again after an interruption: intact shards are kept, the rest are built.
@@ -51,7 +56,7 @@ def prepare_cmd(corpus: tuple[str, ...], tokenizer: str, lexicon_path: str | Non
     if same_path(tokenizer, out):
         raise ZhnlpError(f"{out}: is the --tokenizer folder; choose another output folder")
     config = PrepareConfig(max_len=max_len, docs=docs, docs_per_shard=docs_per_shard,
-                           backend=backend, seed=seed, pack=pack)
+                           backend=backend, seed=seed, pack=pack, valid_share=valid_share)
     with claim(out, [*corpus, lexicon_path], folder=True):
         lexicon = read_lexicon(lexicon_path) if lexicon_path else None
         lines = (line for chunk in itertools.chain.from_iterable(

@@ -43,6 +43,9 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
               show_default=True)
 @click.option("--save-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--log-every", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--eval-every", default=None, type=click.IntRange(1),
+              help="Held-out generator MLM loss/accuracy and discriminator loss/accuracy/AUC "
+              "every N steps and at the end (shards from prepare --valid-share).")
 @click.option("--stop-after", default=None, type=click.IntRange(1),
               help="Leave after this step, checkpointed (resume later with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly.")
@@ -60,7 +63,7 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
              micro_batch: int | None, lr: float | None, warmup_steps: int | None,
              objective: str, rtd_weight: float, generator_fraction: float, layer_sharing: str,
              sop_weight: float, dropout: float, masking: str, save_every: int, log_every: int,
-             stop_after: int | None, resume: bool, init: str | None,
+             eval_every: int | None, stop_after: int | None, resume: bool, init: str | None,
              init_generator: str | None, seed: int, device: str, quiet: bool) -> None:
     """Pretrain a Chinese ELECTRA (generator + discriminator) on SHARDDIR.
 
@@ -91,8 +94,9 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
     cfg = TrainConfig(data=data, out=out, model=model, model_overrides=overrides,
                       batch_size=batch_size, micro_batch=micro_batch, max_steps=max_steps,
                       lr=lr, warmup_steps=warmup_steps, mask_strategy=masking,
-                      save_every=save_every, log_every=log_every, stop_after=stop_after,
-                      seed=seed, device=device, init=init, init_generator=init_generator)
+                      save_every=save_every, log_every=log_every, eval_every=eval_every,
+                      stop_after=stop_after, seed=seed, device=device, init=init,
+                      init_generator=init_generator)
     first = int(os.environ.get("RANK", 0)) == 0  # the rank that locks and reports
     # every rank checks the paths; rank 0 alone holds the lock of the run directory
     with claim(out, [data], folder=True, lock=first):
@@ -185,16 +189,21 @@ def _plot(rows: list[dict[str, float]], target: str) -> None:
     import matplotlib.pyplot as plt
 
     steps = [int(r["step"]) for r in rows]
-    panels = [("loss", ["loss"]), ("generator", ["mlm_loss"]),
-              ("accuracy", ["mlm_accuracy", "rtd_accuracy"]),
-              ("replaced tokens", ["rtd_precision", "rtd_recall", "replaced_fraction"]),
+    panels = [("loss", ["loss"]), ("generator MLM loss", ["mlm_loss", "valid_mlm_loss"]),
+              ("accuracy", ["mlm_accuracy", "rtd_accuracy", "valid_mlm_accuracy",
+                            "valid_rtd_accuracy"]),
+              ("replaced tokens", ["rtd_precision", "rtd_recall", "replaced_fraction",
+                                   "valid_rtd_auc"]),
               ("learning rate", ["lr"]), ("throughput (tokens/s)", ["tokens_per_s"])]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for ax, (title, keys) in zip(axes.flat, panels):
         for key in keys:
-            values = [r.get(key, math.nan) for r in rows]
-            if not all(math.isnan(v) for v in values):
-                ax.plot(steps, values, label=key)
+            # held-out values exist at evaluation steps only: points joined across the gaps
+            points = [(s, r[key]) for s, r in zip(steps, rows)
+                      if not math.isnan(r.get(key, math.nan))]
+            if points:
+                ax.plot(*zip(*points), label=key, marker="o" if key.startswith("valid")
+                        else None, markersize=3)
         ax.set_title(title)
         ax.set_xlabel("step")
         if len(keys) > 1:

@@ -413,3 +413,64 @@ def test_init_errors_are_one_line(first_run, shards, tmp_path):
         assert res.returncode == code and message in err, (args, err)
         if code == 1:
             assert err.count("\n") == 1 and err.startswith("error: ")
+
+
+# ----------------------------------------------------------------- held-out validation
+
+@pytest.fixture(scope="module")
+def held_out(tokdir, eprstmt_sentences, tmp_path_factory):
+    """The shards of the module's corpus again, a fifth of the documents held out."""
+    out = tmp_path_factory.mktemp("valid") / "shards"
+    manifest = prepare(eprstmt_sentences[:1200], tokdir, str(out),
+                       config=PrepareConfig(backend="rjieba", max_len=64, valid_share=0.2))
+    return str(out), manifest
+
+
+def test_prepare_holds_out_a_share_of_the_documents(held_out, shards):
+    out, manifest = held_out
+    whole = PretrainingShards(shards)
+    train, valid = PretrainingShards(out), PretrainingShards(out, split="valid")
+    assert manifest["valid_sequences"] == len(valid) > 0
+    assert "valid" not in whole.manifest["shards"][0]  # no share, no held-out files
+    # a fifth of the text, within the draw's noise; no token lost or doubled
+    tokens = [sum(int((s.arrays[k][:, 0] != 0).sum()) for k in range(len(s.arrays)))
+              for s in (whole, train, valid)]
+    assert 0.12 < tokens[2] / tokens[0] < 0.28, tokens
+    assert abs(tokens[1] + tokens[2] - tokens[0]) < 0.02 * tokens[0]
+    # a held-out sequence is a training one only where the corpus repeats a review word for
+    # word (EPRSTMT's unlabeled split does)
+    seen = {train[i][0].tobytes() for i in range(len(train))}
+    shared = sum(valid[i][0].tobytes() in seen for i in range(len(valid)))
+    assert shared < 0.05 * len(valid), (shared, len(valid))
+    with pytest.raises(ZhnlpError, match="no held-out sequences"):
+        PretrainingShards(shards, split="valid")
+
+
+def test_auc_from_histograms_equals_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    from zhnlp.pretraining.loop import auc_of
+
+    rng = np.random.default_rng(0)
+    truth = rng.random(2000) < 0.3
+    bins = rng.integers(0, 50, 2000) + 10 * truth  # positives score higher, with ties
+    hist = np.zeros((2, 64))
+    np.add.at(hist, (truth.astype(int), bins), 1)
+    assert auc_of(hist[0], hist[1]) == pytest.approx(roc_auc_score(truth, bins))
+    assert np.isnan(auc_of(hist[0], np.zeros(64)))
+
+
+def test_held_out_metrics_leave_training_as_it_was(held_out, tmp_path):
+    out, _ = held_out
+    base = {"data": out, "model": "tiny", "batch_size": 16, "max_steps": 40, "log_every": 10,
+            "lr": 2e-3}
+    plain = train(TrainConfig(out=str(tmp_path / "a"), **base))
+    checked = train(TrainConfig(out=str(tmp_path / "b"), eval_every=20, **base))
+    assert [r["loss"] for r in plain] == [r["loss"] for r in checked]
+    assert all(np.isnan(r["valid_mlm_loss"]) for r in plain)
+    evals = [r for r in checked if not np.isnan(r["valid_mlm_loss"])]
+    assert [int(r["step"]) for r in evals] == [20, 40]
+    assert evals[1]["valid_mlm_loss"] < evals[0]["valid_mlm_loss"] < 10.5
+    assert 0.5 < evals[1]["valid_rtd_auc"] <= 1 and 0 < evals[1]["valid_rtd_accuracy"] < 1
+    res = zhnlp_here("plot-run", str(tmp_path / "b"), "-q")
+    assert res.returncode == 0 and (tmp_path / "b" / "curves.png").stat().st_size > 10_000

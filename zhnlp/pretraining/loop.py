@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
@@ -42,7 +43,9 @@ from zhnlp.vocab import load_tokenizer
 
 METRICS = ("step", "lr", "loss", "mlm_loss", "mlm_accuracy", "rtd_loss", "rtd_accuracy",
            "rtd_precision", "rtd_recall", "replaced_fraction", "main_mlm_loss",
-           "main_mlm_accuracy", "sop_loss", "tokens_per_s")
+           "main_mlm_accuracy", "sop_loss", "tokens_per_s", "valid_mlm_loss",
+           "valid_mlm_accuracy", "valid_rtd_loss", "valid_rtd_accuracy", "valid_rtd_auc")
+AUC_BINS = 4096  # the discriminator's held-out probabilities, histogrammed for its AUC
 DEFAULT_LR = {"tiny": 1e-3, "small": 5e-4, "base": 2e-4}
 CONTINUED_LR = 1e-4  # --init's default peak
 
@@ -73,6 +76,7 @@ class TrainConfig:
     two_stage_switch: int | None = None  # two-stage: the step phase two starts (max_steps / 2)
     seed: int = 0
     device: str = "auto"
+    eval_every: int | None = None  # held-out losses every N steps (prepare --valid-share)
     # continued pretraining: the released checkpoint(s) the model starts from (see init.py)
     init: str | None = None
     init_generator: str | None = None
@@ -198,6 +202,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
                                strategy=cfg.mask_strategy, policy=cfg.mask_policy,
                                rate=cfg.mask_rate, sop=mcfg.sop_weight > 0, seed=cfg.seed)
     batches = Batches(shards, collator, micro, rank, world, cfg.seed)
+    valid = PretrainingShards(cfg.data, verify=False, split="valid") if cfg.eval_every else None
     step = 0
     fingerprint = shards.fingerprint()
     if resume:
@@ -268,8 +273,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         for key, value in counts.items():
             window["n_" + key] = window.get("n_" + key, 0.0) + value
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
+        evaluating = valid is not None and (step % cfg.eval_every == 0  # type: ignore[operator]
+                                            or step == cfg.max_steps)
+        if step % cfg.log_every == 0 or step == cfg.max_steps or evaluating:
             row = _metrics(window, device, step, lr, raw, time.perf_counter() - started)
+            if evaluating:
+                assert valid is not None
+                row.update(evaluate(raw, valid, collator, micro, rank, world, device))
+                model.train()
             window, started = {}, time.perf_counter()
             if board is not None:
                 logged.append(row)
@@ -337,6 +348,53 @@ def _trim_csv(path: Path, step: int) -> None:
         writer.writerows(rows)
 
 
+def evaluate(raw: ElectraPretrainingModel, valid: PretrainingShards, collator: MaskingCollator,
+             micro: int, rank: int, world: int, device: torch.device) -> dict[str, float]:
+    """The held-out metrics: the generator's MLM loss and accuracy, the discriminator's loss,
+    accuracy and AUC.  The masks are those of each sequence's index, the same at every
+    evaluation; the ranks take turns over the batches and add up what they saw."""
+    raw.eval()
+    keys = ("mlm", "mlm_correct", "rtd", "rtd_correct", "masked", "positions")
+    sums = dict.fromkeys(keys, 0.0)
+    hist = torch.zeros(2, AUC_BINS, dtype=torch.float64)  # negatives, positives
+    with torch.no_grad(), autocast(device):
+        for start in range(rank * micro, len(valid), micro * world):
+            rows = range(start, min(start + micro, len(valid)))
+            batch = collator([(i, valid[i]) for i in rows])
+            sums["masked"] += float((batch["labels"] != -100).sum())
+            out = raw({k: v.to(device) for k, v in batch.items()}, scores=True)
+            for key in ("mlm", "mlm_correct", "rtd", "rtd_correct"):
+                if key in out:
+                    sums[key] += float(out[key])
+            if "rtd_scores" in out:
+                sums["positions"] += out["rtd_truth"].numel()
+                bins = (torch.sigmoid(out["rtd_scores"]) * AUC_BINS).long().clamp(
+                    max=AUC_BINS - 1).cpu()
+                truth = out["rtd_truth"].long().cpu()
+                hist.index_put_((truth, bins), torch.ones(len(bins), dtype=torch.float64),
+                                accumulate=True)
+    totals = dict(zip(keys, _all_sum([sums[k] for k in keys], device)))
+    hist = torch.tensor(_all_sum(hist.flatten().tolist(), device)).view(2, AUC_BINS)
+    masked = max(totals["masked"], 1)
+    row = {"valid_mlm_loss": totals["mlm"] / masked,
+           "valid_mlm_accuracy": totals["mlm_correct"] / masked}
+    if totals["positions"]:
+        row.update(valid_rtd_loss=totals["rtd"] / totals["positions"],
+                   valid_rtd_accuracy=totals["rtd_correct"] / totals["positions"],
+                   valid_rtd_auc=auc_of(hist[0].numpy(), hist[1].numpy()))
+    return row
+
+
+def auc_of(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """The ROC AUC of scores histogrammed in ascending bins: the chance that a positive scores
+    above a negative, a tie (one bin) counting half; NaN without both kinds."""
+    n, p = negatives.sum(), positives.sum()
+    if not n or not p:
+        return math.nan
+    below = np.cumsum(negatives) - negatives  # negatives in lower bins
+    return float((positives * (below + negatives / 2)).sum() / (n * p))
+
+
 def _append_csv(path: Path, row: dict[str, float]) -> None:
     """One row more: appended, so a long run's log costs a line a step, not the file."""
     fresh = not path.exists() or path.stat().st_size == 0
@@ -370,7 +428,7 @@ def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, s
 # settings a resumed run may change without changing what it computes (or, for max_steps,
 # only the schedule's end); any other difference is refused
 FREE_ON_RESUME = {"data", "out", "micro_batch", "max_steps", "save_every", "log_every",
-                  "stop_after", "device"}
+                  "stop_after", "device", "eval_every"}
 
 
 def _check_resumable(state: dict, mcfg: ModelConfig, cfg: TrainConfig, fingerprint: str,

@@ -232,8 +232,11 @@ class ElectraPretrainingModel(nn.Module):
             total = total + self.config.sop_weight * sums["sop"] / max(counts["sequences"], 1)
         return total
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Loss sums (``mlm``, ``rtd``, ``sop``) and the counts behind the metrics.
+    def forward(self, batch: dict[str, torch.Tensor], *, scores: bool = False,
+                ) -> dict[str, torch.Tensor]:
+        """Loss sums (``mlm``, ``rtd``, ``sop``) and the counts behind the metrics; with
+        ``scores``, also the discriminator's logits and truths on its positions
+        (``rtd_scores``, ``rtd_truth``: what an AUC needs).
 
         ``batch`` is a masked batch (see :mod:`zhnlp.pretraining.loader`): ``input_ids`` (masked),
         ``labels`` (-100 off the masked positions), ``original_ids``, ``attention_mask``,
@@ -281,6 +284,8 @@ class ElectraPretrainingModel(nn.Module):
         truth = replaced[where]
         out.update(rtd_correct=(predicted == truth).sum(), rtd_tp=(predicted & truth).sum(),
                    rtd_predicted=predicted.sum(), rtd_replaced=truth.sum())
+        if scores:
+            out.update(rtd_scores=d_logits[where].float(), rtd_truth=truth)
         if self.sop_head is not None and "sentence_order_label" in batch:
             sop_logits = self.sop_head(d[:, 0])
             out["sop"] = F.cross_entropy(sop_logits.float(), batch["sentence_order_label"],

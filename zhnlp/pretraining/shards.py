@@ -61,6 +61,9 @@ class PrepareConfig:
     # sequences run on into the next document of the shard (RoBERTa's FULL-SENTENCES), which
     # fills them when documents are short (a review a line)
     pack: str = "document"
+    # the share of documents held out for validation (their sequences in valid-K.npy beside
+    # shard K; drawn per document with a generator seeded by (seed, K))
+    valid_share: float = 0.0
 
 
 def tokenizer_hash(tokdir: str | Path) -> str:
@@ -253,29 +256,53 @@ def _init_worker(tokdir: str, lexicon: dict[str, int] | None, config: PrepareCon
 
 
 def build_shard(index: int, docs: list[list[str]], out_dir: str) -> dict[str, object]:
-    """Build shard ``index`` from its block of documents and write it atomically."""
+    """Build shard ``index`` from its block of documents and write it atomically (and the
+    sequences of its held-out documents to ``valid-INDEX.npy``, where there are some)."""
+    assert _worker is not None
+    encoder, config, _, _ = _worker
+    encoder.unaligned = 0
+    held: list[list[str]] = []
+    if config.valid_share > 0:
+        draw = random.Random(f"{config.seed}:{index}:valid")
+        chosen = [draw.random() < config.valid_share for _ in docs]
+        held = [d for d, c in zip(docs, chosen) if c]
+        train = [d for d, c in zip(docs, chosen) if not c]
+    else:
+        train = docs
+    data, cut = _sequences(train, random.Random(f"{config.seed}:{index}"))
+    entry = {**_write(data, os.path.join(out_dir, f"shard-{index:05d}.npy")),
+             "unaligned_tokens": encoder.unaligned, "cut_tokens": cut,
+             "input_sha256": input_hash(docs)}
+    if held:
+        valid, _ = _sequences(held, random.Random(f"{config.seed}:{index}:v"))
+        if len(valid):
+            entry["valid"] = _write(valid, os.path.join(out_dir, f"valid-{index:05d}.npy"))
+    return entry
+
+
+def _sequences(docs: list[list[str]], rng: random.Random) -> tuple[np.ndarray, int]:
+    """The packed sequences of ``docs`` and how many tokens packing cut."""
     assert _worker is not None
     encoder, config, cls_id, sep_id = _worker
-    rng = random.Random(f"{config.seed}:{index}")
     builder = SequenceBuilder(config, cls_id, sep_id, rng)
-    encoder.unaligned = 0
     rows: list[np.ndarray] = []
     for doc in docs:
         encoded = [encoder.encode(s) for line in doc for s in sentences(line)]
         rows.extend(builder.add_document(encoded))
     rows.extend(builder.finish())
     data = (np.stack(rows) if rows else np.zeros((0, 3, config.max_len), dtype=np.int32))
-    name = f"shard-{index:05d}.npy"
-    path = os.path.join(out_dir, name)
+    return data, builder.cut_tokens
+
+
+def _write(data: np.ndarray, path: str) -> dict[str, object]:
+    """Save a shard atomically; its manifest entry (name, counts, checksum)."""
     with atomic_write(path, "wb") as handle:
         np.save(handle, data)
-    tokens = int((data[:, 0] != 0).sum())
     real = data[:, 1] >= 0
     words = sum(len(np.unique(r[m])) for r, m in zip(data[:, 1], real))
-    return {"name": name, "sequences": int(data.shape[0]), "tokens": tokens,
-            "word_tokens": int(real.sum()), "words": int(words),
-            "unaligned_tokens": encoder.unaligned, "cut_tokens": builder.cut_tokens,
-            "sha256": sha256_file(path), "input_sha256": input_hash(docs)}
+    return {"name": os.path.basename(path), "sequences": int(data.shape[0]),
+            "tokens": int((data[:, 0] != 0).sum()), "word_tokens": int(real.sum()),
+            "words": int(words), "sha256": sha256_file(path)}
 
 
 def input_hash(docs: list[list[str]]) -> str:
@@ -320,7 +347,7 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
                              "lexicon; use another --out or delete it")
         old_inputs = {s["name"]: s.get("input_sha256") for s in old["shards"]}
         done = {s["name"]: s for s in old["shards"]
-                if _intact(os.path.join(out_dir, s["name"]), s)}
+                if _intact(out_dir, s) and ("valid" not in s or _intact(out_dir, s["valid"]))}
     _keep_tokenizer(tokdir, out_dir, settings["tokenizer_sha256"])
     shards: list[dict[str, object]] = []
     blocks = enumerate(chunked(documents(lines, config.docs), config.docs_per_shard))
@@ -339,6 +366,8 @@ def prepare(lines: Iterable[str], tokdir: str, out_dir: str, *,
         totals = {k: sum(int(s.get(k, 0)) for s in shards) for k in  # type: ignore[call-overload]
                   ("sequences", "tokens", "word_tokens", "words", "unaligned_tokens",
                    "cut_tokens")}
+        totals["valid_sequences"] = sum(int(s["valid"]["sequences"])  # type: ignore[index]
+                                        for s in shards if "valid" in s)
         manifest = {**settings, **totals, "shards": sorted(shards, key=lambda s: s["name"])}
         with atomic_write(manifest_path, "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=1)
@@ -399,14 +428,16 @@ def _read_manifest(path: str) -> dict:
     return manifest
 
 
-def _intact(path: str, entry: dict[str, object]) -> bool:
+def _intact(out_dir: str, entry: dict[str, object]) -> bool:
+    path = os.path.join(out_dir, str(entry["name"]))
     return os.path.exists(path) and sha256_file(path) == entry.get("sha256")
 
 
 # --------------------------------------------------------------------------- reading shards
 
 class PretrainingShards:
-    """The sequences of a shard directory, checked against its manifest.
+    """The sequences of a shard directory (``split`` "valid": its held-out ones), checked
+    against its manifest.
 
     Indexing gives a ``(3, max_len)`` array (token ids, word ids, segment ids); the shards
     are memory-mapped, so random access across shards is cheap and memory stays small.
@@ -415,8 +446,9 @@ class PretrainingShards:
     """
 
     def __init__(self, directory: str, *, tokenizer: str | None = None,
-                 verify: bool = True) -> None:
+                 verify: bool = True, split: str = "train") -> None:
         self.directory = directory
+        self.split = split
         path = os.path.join(directory, MANIFEST)
         if not os.path.exists(path):
             raise InputError(directory, "no manifest.json: not a shard directory "
@@ -427,7 +459,14 @@ class PretrainingShards:
                              f"than {tokenizer}")
         self.max_len = int(self.manifest["config"]["max_len"])
         self.arrays = []
-        for entry in self.manifest["shards"]:
+        if split == "train":
+            self.entries = list(self.manifest["shards"])
+        else:  # the held-out sequences of prepare --valid-share
+            self.entries = [e["valid"] for e in self.manifest["shards"] if "valid" in e]
+            if not self.entries:
+                raise InputError(directory, "no held-out sequences: prepare the shards with "
+                                 "--valid-share")
+        for entry in self.entries:
             shard = os.path.join(directory, entry["name"])
             if not os.path.exists(shard):
                 raise InputError(shard, "missing shard listed in the manifest")
