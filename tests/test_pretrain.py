@@ -465,7 +465,9 @@ def test_held_out_metrics_leave_training_as_it_was(held_out, tmp_path):
     base = {"data": out, "model": "tiny", "batch_size": 16, "max_steps": 40, "log_every": 10,
             "lr": 2e-3}
     plain = train(TrainConfig(out=str(tmp_path / "a"), **base))
-    checked = train(TrainConfig(out=str(tmp_path / "b"), eval_every=20, **base))
+    # evaluated, and its batches made by two worker processes: the same training
+    checked = train(TrainConfig(out=str(tmp_path / "b"), eval_every=20, loader_workers=2,
+                                **base))
     assert [r["loss"] for r in plain] == [r["loss"] for r in checked]
     assert all(np.isnan(r["valid_mlm_loss"]) for r in plain)
     evals = [r for r in checked if not np.isnan(r["valid_mlm_loss"])]

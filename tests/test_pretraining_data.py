@@ -8,6 +8,7 @@ import unicodedata
 
 import numpy as np
 import pytest
+import torch
 from conftest import zhnlp
 
 from zhnlp.errors import InputError, ZhnlpError
@@ -148,13 +149,38 @@ def test_loader_splits_ranks_disjointly_and_masks(shards):
     for rank in range(2):
         collator = MaskingCollator(mask_id=103, vocab_size=21128, seed=rank)
         loader = make_loader(data, collator, 8, rank=rank, world_size=2, seed=3)
-        seen.append(list(iter(loader.sampler)))
+        seen.append([i for batch in loader.batch_sampler for i in batch])
         batch = next(iter(loader))
         assert batch["input_ids"].shape == (8, config.max_len)
         assert ((batch["labels"] != -100) == (batch["input_ids"] != batch["original_ids"])
                 ).sum() > 0
     assert not set(seen[0]) & set(seen[1])
-    assert len(seen[0]) == len(seen[1]) == len(data) // 2
+    assert len(seen[0]) == len(seen[1]) == len(data) // 2 // 8 * 8  # whole batches
+
+
+def test_batches_are_the_same_from_worker_processes_and_after_a_restore(shards):
+    """The training loop's iterator: worker processes, an epoch's end and a restored position
+    change nothing in the batches (their masks are functions of the sequences' keys)."""
+    from zhnlp.pretraining.loader import Batches
+
+    out, _, _ = shards
+    data = PretrainingShards(str(out))
+    collator = MaskingCollator(mask_id=103, vocab_size=21128, seed=5)
+    per_epoch = len(data) // 16
+    here = Batches(data, collator, 16, seed=2)
+    there = Batches(data, collator, 16, seed=2, workers=2)
+    steps = per_epoch + 3  # into the second epoch
+    mine = [here.next() for _ in range(steps)]
+    theirs = [there.next() for _ in range(steps)]
+    assert here.state() == there.state() == {"epoch": 1, "index": 3}
+    for a, b in zip(mine, theirs):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(mine[0]["input_ids"], mine[per_epoch]["input_ids"])  # reshuffled
+    again = Batches(data, collator, 16, seed=2)
+    again.restore({"epoch": 0, "index": per_epoch - 1})
+    for want in mine[per_epoch - 1:]:
+        got = again.next()
+        assert all(torch.equal(got[k], want[k]) for k in want)
 
 
 def test_sentence_order_swap(shards):

@@ -1,4 +1,5 @@
-"""Batches for pretraining: shards -> shuffled, DDP-split, masked tensors."""
+"""Batches for pretraining: shards -> shuffled, DDP-split, masked tensors (one way to make
+them: ``make_loader``, a DataLoader; ``Batches`` walks its epochs for the training loop)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from zhnlp.errors import ZhnlpError
 from zhnlp.pretraining.masking import mask_batch
 from zhnlp.pretraining.shards import PretrainingShards
 
@@ -96,12 +98,61 @@ class KeyedShards(Dataset):
 
 def make_loader(shards: PretrainingShards, collator: MaskingCollator, batch_size: int, *,
                 rank: int = 0, world_size: int = 1, seed: int = 0, epoch: int = 0,
-                num_workers: int = 0, drop_last: bool = True) -> DataLoader:
+                num_workers: int = 0, drop_last: bool = True, skip: int = 0,
+                pin_memory: bool = False) -> DataLoader:
     """Sequences shuffled across all shards, rank ``rank`` of ``world_size`` taking a
-    disjoint, equally long part (torch's DistributedSampler), masked by ``collator``."""
+    disjoint, equally long part (torch's DistributedSampler), masked by ``collator`` in
+    ``num_workers`` processes (0: this one), the first ``skip`` batches left out.  Masks are
+    functions of the sequences' keys, so workers change nothing in what comes out."""
     keyed = KeyedShards(shards, epoch)
     sampler = DistributedSampler(keyed, num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=seed, drop_last=drop_last)
     sampler.set_epoch(epoch)
-    return DataLoader(keyed, batch_size=batch_size, sampler=sampler, collate_fn=collator,
-                      num_workers=num_workers, drop_last=drop_last)
+    order = list(sampler)
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if drop_last and batches and len(batches[-1]) < batch_size:
+        batches.pop()
+    return DataLoader(keyed, batch_sampler=batches[skip:], collate_fn=collator,
+                      num_workers=num_workers, pin_memory=pin_memory,
+                      prefetch_factor=4 if num_workers else None,
+                      persistent_workers=False)
+
+
+class Batches:
+    """The training process's micro-batches, one rank's, epoch after epoch, in a position
+    (epoch, batch) that can be saved and restored exactly."""
+
+    def __init__(self, shards: PretrainingShards, collator: MaskingCollator, micro: int, *,
+                 rank: int = 0, world: int = 1, seed: int = 0, workers: int = 0,
+                 pin: bool = False) -> None:
+        self.shards, self.collator, self.micro = shards, collator, micro
+        self.rank, self.world, self.seed = rank, world, seed
+        self.workers, self.pin = workers, pin
+        if len(shards) // world < micro:
+            raise ZhnlpError(f"{shards.directory}: {len(shards)} sequences are too few for "
+                             f"micro-batches of {micro} on {world} rank(s)")
+        self.epoch, self.index = 0, 0
+        self._load_epoch()
+
+    def _load_epoch(self) -> None:
+        self._batches = iter(make_loader(
+            self.shards, self.collator, self.micro, rank=self.rank, world_size=self.world,
+            seed=self.seed, epoch=self.epoch, num_workers=self.workers, skip=self.index,
+            pin_memory=self.pin))
+
+    def next(self) -> dict[str, torch.Tensor]:
+        batch = next(self._batches, None)
+        if batch is None:
+            self.epoch, self.index = self.epoch + 1, 0
+            self._load_epoch()
+            batch = next(self._batches)
+        self.index += 1
+        return batch
+
+    def state(self) -> dict[str, int]:
+        # the masks are functions of the sequences' keys: the position is all there is
+        return {"epoch": self.epoch, "index": self.index}
+
+    def restore(self, state: dict[str, int]) -> None:
+        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+        self._load_epoch()

@@ -28,14 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DistributedSampler
 
 from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
 from zhnlp.optim import lr_scale, param_groups, set_lr
 from zhnlp.pretraining.init import check_vocabulary, find_released, load_released, model_config
-from zhnlp.pretraining.loader import MaskingCollator
+from zhnlp.pretraining.loader import Batches, MaskingCollator
 from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
 from zhnlp.pretraining.shards import PretrainingShards
 from zhnlp.progress import progress_bar
@@ -77,6 +76,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_every: int | None = None  # held-out losses every N steps (prepare --valid-share)
+    loader_workers: int = 0  # processes that mask and collate (0: the training process)
     # continued pretraining: the released checkpoint(s) the model starts from (see init.py)
     init: str | None = None
     init_generator: str | None = None
@@ -94,44 +94,6 @@ class TrainConfig:
     def warmup(self) -> int:
         return self.warmup_steps if self.warmup_steps is not None else \
             min(10000, max(1, self.max_steps // 10))
-
-
-class Batches:
-    """Micro-batches for one rank, in a position that can be saved and restored exactly."""
-
-    def __init__(self, shards: PretrainingShards, collator: MaskingCollator, micro: int,
-                 rank: int, world: int, seed: int) -> None:
-        self.shards, self.collator, self.micro = shards, collator, micro
-        self.rank, self.world, self.seed = rank, world, seed
-        self.epoch, self.index = 0, 0
-        self._order: list[int] = []
-        self._load_epoch()
-
-    def _load_epoch(self) -> None:
-        sampler = DistributedSampler(self.shards, num_replicas=self.world, rank=self.rank,
-                                     shuffle=True, seed=self.seed, drop_last=True)
-        sampler.set_epoch(self.epoch)
-        self._order = list(sampler)
-        if len(self._order) < self.micro:
-            raise ZhnlpError(f"{self.shards.directory}: {len(self.shards)} sequences are too "
-                             f"few for micro-batches of {self.micro} on {self.world} rank(s)")
-
-    def next(self) -> dict[str, torch.Tensor]:
-        if (self.index + 1) * self.micro > len(self._order):
-            self.epoch, self.index = self.epoch + 1, 0
-            self._load_epoch()
-        idx = self._order[self.index * self.micro:(self.index + 1) * self.micro]
-        self.index += 1
-        n = len(self.shards)
-        return self.collator([(self.epoch * n + i, self.shards[i]) for i in idx])
-
-    def state(self) -> dict[str, int]:
-        # the masks are functions of the sequences' keys: the position is all there is
-        return {"epoch": self.epoch, "index": self.index}
-
-    def restore(self, state: dict[str, int]) -> None:
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
-        self._load_epoch()
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -201,7 +163,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
                                vocab_size=tokenizer.get_vocab_size(),
                                strategy=cfg.mask_strategy, policy=cfg.mask_policy,
                                rate=cfg.mask_rate, sop=mcfg.sop_weight > 0, seed=cfg.seed)
-    batches = Batches(shards, collator, micro, rank, world, cfg.seed)
+    batches = Batches(shards, collator, micro, rank=rank, world=world, seed=cfg.seed,
+                      workers=cfg.loader_workers, pin=device.type == "cuda")
     valid = PretrainingShards(cfg.data, verify=False, split="valid") if cfg.eval_every else None
     step = 0
     fingerprint = shards.fingerprint()
@@ -428,7 +391,7 @@ def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, s
 # settings a resumed run may change without changing what it computes (or, for max_steps,
 # only the schedule's end); any other difference is refused
 FREE_ON_RESUME = {"data", "out", "micro_batch", "max_steps", "save_every", "log_every",
-                  "stop_after", "device", "eval_every"}
+                  "stop_after", "device", "eval_every", "loader_workers"}
 
 
 def _check_resumable(state: dict, mcfg: ModelConfig, cfg: TrainConfig, fingerprint: str,
