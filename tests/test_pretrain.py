@@ -67,7 +67,7 @@ def test_embeddings_are_shared_and_tied_through_a_step_and_a_reload(batch, tmp_p
 
 def test_a_generator_that_copies_gives_only_original_labels(batch):
     model = tiny()
-    model.sample = lambda logits, rows, seeds: batch["original_ids"][batch["labels"] != -100]
+    model.sample = lambda logits, positions, seeds: batch["original_ids"][batch["labels"] != -100]
     sums = model(batch)
     assert sums["rtd_replaced"] == 0 and sums["replaced_masked"] == 0
     # all labels "original": the loss is the discriminator's log(1 + e^logit) summed
@@ -225,7 +225,7 @@ def test_main_mlm_objectives_predict_their_positions(batch, objective):
     count); all-tokens-mlm: every real token (over the real count)."""
     model = tiny(objective=objective)
     masked = batch["labels"] != -100
-    model.sample = lambda logits, rows, seeds: batch["original_ids"][masked]  # copies
+    model.sample = lambda logits, positions, seeds: batch["original_ids"][masked]  # copies
     sums = model(batch)
     logits = model.discriminator(input_ids=batch["original_ids"],
                                  attention_mask=batch["attention_mask"],
@@ -476,3 +476,40 @@ def test_held_out_metrics_leave_training_as_it_was(held_out, tmp_path):
     assert 0.5 < evals[1]["valid_rtd_auc"] <= 1 and 0 < evals[1]["valid_rtd_accuracy"] < 1
     res = zhnlp_here("plot-run", str(tmp_path / "b"), "-q")
     assert res.returncode == 0 and (tmp_path / "b" / "curves.png").stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------- keyed sampling
+
+def test_keyed_uniforms_are_uniform_and_depend_on_their_key_alone():
+    from zhnlp.pretraining.sampling import keyed_uniform
+
+    seeds = torch.randint(0, 2**62, (4000,), generator=torch.Generator().manual_seed(0))
+    places = torch.arange(4000) % 128
+    u = keyed_uniform(seeds, places, 50)
+    assert 0 < u.min() and u.max() < 1
+    assert abs(u.mean().item() - 0.5) < 0.002 and abs(u.var().item() - 1 / 12) < 0.001
+    counts = torch.histc(u, 20, 0, 1)
+    assert (counts - u.numel() / 20).abs().max() < 5 * (u.numel() / 20) ** 0.5
+    pairs = torch.stack([u[:, :-1].flatten(), u[:, 1:].flatten()])
+    assert abs(torch.corrcoef(pairs)[0, 1].item()) < 0.01
+    # a key's numbers are the same whatever else is drawn beside them
+    assert torch.equal(keyed_uniform(seeds[7:9], places[7:9], 50), u[7:9])
+    assert not torch.equal(keyed_uniform(seeds[7:8], places[7:8] + 1, 50), u[7:8])
+
+
+@pytest.mark.parametrize("sampling", ["multinomial", "gumbel"])
+def test_samples_follow_the_generator_distribution_and_not_the_batch(sampling):
+    model = tiny(sampling=sampling, temperature=1.0)
+    probs = torch.tensor([0.5, 0.25, 0.15, 0.1])
+    n = 40000
+    logits = probs.log().expand(n, 4)
+    positions = torch.stack([torch.arange(n) // 100, torch.arange(n) % 100], 1)
+    seeds = torch.randint(0, 2**62, (n // 100,), generator=torch.Generator().manual_seed(1))
+    drawn = model.sample(logits, positions, seeds)
+    share = torch.bincount(drawn, minlength=4) / n
+    assert ((share - probs).abs() < 4 * (probs * (1 - probs) / n) ** 0.5).all(), share
+    # sequence 3's draws alone equal its draws among all the others
+    mine = positions[:, 0] == 3
+    alone = model.sample(logits[mine], torch.stack([torch.zeros(100, dtype=torch.long),
+                                                    positions[mine, 1]], 1), seeds[3:4])
+    assert torch.equal(alone, drawn[mine])

@@ -5,8 +5,10 @@ detection) on transformers' Electra modules, sharing their embeddings.
   by both networks; the generator's output layer is the shared token embedding matrix.
 - The generator is a fraction of the discriminator (default 1/4 of the hidden size, heads
   and FFN; same depth).  Its LM head runs only on the masked positions (gathered first).
-- Generator samples are drawn in fp32 (Gumbel-max, or multinomial) at a temperature; a
-  sample equal to the original token counts as original.
+- Generator samples are drawn in fp32 at a temperature, by inverse CDF (``multinomial``,
+  one uniform per masked position) or Gumbel-max (``gumbel``, one per vocabulary entry);
+  the uniforms are keyed by sequence and position (:mod:`zhnlp.pretraining.sampling`),
+  made on the device.  A sample equal to the original token counts as original.
 - Objectives (the rows of the ELECTRA paper): ``electra`` (MLM + ``rtd_weight`` x RTD over
   all real tokens), ``electra-15`` (RTD only on the masked positions), ``mlm`` (a BERT-style
   baseline: the full-size network trained as a masked LM, no discriminator),
@@ -33,6 +35,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
 from zhnlp.errors import ZhnlpError
+from zhnlp.pretraining.sampling import keyed_uniform
 from zhnlp.pretraining.sizes import OBJECTIVES, SHARING, SIZES, Objective
 
 
@@ -47,7 +50,9 @@ class ModelConfig:
     objective: str = "electra"
     rtd_weight: float = 50.0
     temperature: float = 1.0
-    sampling: str = "gumbel"
+    # multinomial: inverse CDF with one keyed uniform per masked position; gumbel: ELECTRA's
+    # Gumbel-max with one per vocabulary entry (the same distribution, 21,128x the numbers)
+    sampling: str = "multinomial"
     layer_sharing: str = "none"
     sop_weight: float = 0.0
     dropout: float = 0.1
@@ -193,26 +198,24 @@ class ElectraPretrainingModel(nn.Module):
     def embeddings(self) -> nn.Module:
         return self.generator.electra.embeddings
 
-    def sample(self, logits: torch.Tensor, rows: torch.Tensor,
+    def sample(self, logits: torch.Tensor, positions: torch.Tensor,
                seeds: torch.Tensor | None) -> torch.Tensor:
         """Tokens drawn from the generator's distribution, in fp32.
 
-        ``rows`` tells which sequence each masked position belongs to; with ``seeds`` (one per
-        sequence) a sequence's draws depend on its seed alone, not on its batch.
+        ``positions`` holds each masked position's (sequence, place); with ``seeds`` (one per
+        sequence) a draw is a function of its sequence's seed and its place alone
+        (:func:`keyed_uniform`, on the device), not of the batch it is in.  Gumbel-max takes
+        a uniform per vocabulary entry, multinomial one per position (inverse CDF).
         """
         logits = logits.float() / self.config.temperature
+        width = 1 if self.config.sampling == "multinomial" else logits.shape[1]
         if seeds is None:
-            u = torch.rand(logits.shape, device=logits.device)
+            u = torch.rand((logits.shape[0], width), device=logits.device)
         else:
-            u = torch.empty_like(logits)
-            for r in torch.unique(rows).tolist():
-                at = rows == r
-                gen = torch.Generator().manual_seed(int(seeds[r]))
-                u[at] = torch.rand((int(at.sum()), logits.shape[1]), generator=gen).to(u.device)
-        u = u.clamp(1e-9, 1 - 1e-9)
-        if self.config.sampling == "multinomial":  # inverse CDF with the same uniforms
+            u = keyed_uniform(seeds[positions[:, 0]], positions[:, 1], width)
+        if self.config.sampling == "multinomial":
             probs = logits.softmax(-1).cumsum(-1)
-            return torch.searchsorted(probs, u[:, :1] * probs[:, -1:]).squeeze(-1).clamp(
+            return torch.searchsorted(probs, u * probs[:, -1:]).squeeze(-1).clamp(
                 max=logits.shape[1] - 1)
         return (logits - torch.log(-torch.log(u))).argmax(-1)
 
@@ -259,8 +262,7 @@ class ElectraPretrainingModel(nn.Module):
         if self.discriminator is None or (spec.two_stage and self.phase == 1):
             return out
         with torch.no_grad():
-            rows = masked.nonzero()[:, 0]
-            sampled = self.sample(logits.detach(), rows, batch.get("sample_seed"))
+            sampled = self.sample(logits.detach(), masked.nonzero(), batch.get("sample_seed"))
         fake = original.clone()
         fake[masked] = sampled
         replaced = (fake != original) & (attention > 0)
