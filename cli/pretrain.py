@@ -34,6 +34,10 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
 @click.option("--rtd-weight", default=50.0, show_default=True, type=click.FloatRange(0))
 @click.option("--generator-fraction", default=0.25, show_default=True,
               type=click.FloatRange(0, 1, min_open=True))
+@click.option("--sampling", type=click.Choice(["multinomial", "gumbel"]), default="multinomial",
+              show_default=True, help="How the generator's samples are drawn: inverse CDF, "
+              "one uniform per masked position, or ELECTRA's Gumbel-max (the same "
+              "distribution; slow on CPU).")
 @click.option("--layer-sharing", type=click.Choice(SHARING), default="none", show_default=True,
               help="ALBERT's cross-layer parameter sharing.")
 @click.option("--sop-weight", default=0.0, show_default=True, type=click.FloatRange(0),
@@ -64,7 +68,8 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size: int,
              micro_batch: int | None, lr: float | None, warmup_steps: int | None,
-             objective: str, rtd_weight: float, generator_fraction: float, layer_sharing: str,
+             objective: str, rtd_weight: float, generator_fraction: float, sampling: str,
+             layer_sharing: str,
              sop_weight: float, dropout: float, masking: str, save_every: int, log_every: int,
              loader_workers: int, eval_every: int | None, stop_after: int | None,
              resume: bool, init: str | None, init_generator: str | None, seed: int,
@@ -84,7 +89,8 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
     from zhnlp.pretraining.loop import TrainConfig, train  # torch: only when pretraining
 
     overrides = {"objective": objective, "rtd_weight": rtd_weight,
-                 "generator_fraction": generator_fraction, "layer_sharing": layer_sharing,
+                 "generator_fraction": generator_fraction, "sampling": sampling,
+                 "layer_sharing": layer_sharing,
                  "sop_weight": sop_weight, "dropout": dropout}
     if init is not None:
         _check_init(init, init_generator)
