@@ -112,15 +112,10 @@ def check_vocabulary(released: Released, vocab: dict[str, int], data: str) -> in
     """How many token rows the checkpoint has, once the shards' vocabulary (``vocab``, token
     -> id) is checked to be the checkpoint's or an extension of it; a one-line error
     otherwise, before any training."""
-    from transformers import AutoTokenizer
+    from zhnlp.vocab import tokenizer_of
 
     rows = int(_config(released.discriminator, "ElectraForPreTraining")["vocab_size"])
-    try:
-        theirs = AutoTokenizer.from_pretrained(released.discriminator).get_vocab()
-    except Exception as exc:  # any malformed or missing tokenizer file
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InputError(released.discriminator, f"no readable tokenizer ({reason[:200]})") \
-            from None
+    theirs = tokenizer_of(released.discriminator).get_vocab()
     moved = [(tok, i) for tok, i in theirs.items() if vocab.get(tok) != i]
     squeezed = [(tok, i) for tok, i in vocab.items() if tok not in theirs and i < rows]
     if moved or squeezed:

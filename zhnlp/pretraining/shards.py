@@ -247,12 +247,10 @@ _worker: tuple[SentenceEncoder, PrepareConfig, int, int] | None = None
 
 def _init_worker(tokdir: str, lexicon: dict[str, int] | None, config: PrepareConfig) -> None:
     global _worker
+    # load_tokenizer has checked the special tokens: [CLS] and [SEP] are there
     encoder = SentenceEncoder(tokdir, Segmenter(config.backend, lexicon))
-    cls_id = encoder.tokenizer.token_to_id("[CLS]")
-    sep_id = encoder.tokenizer.token_to_id("[SEP]")
-    if cls_id is None or sep_id is None:
-        raise ZhnlpError(f"{tokdir}: the tokenizer has no [CLS] or [SEP] token")
-    _worker = (encoder, config, cls_id, sep_id)
+    _worker = (encoder, config, encoder.tokenizer.token_to_id("[CLS]"),
+               encoder.tokenizer.token_to_id("[SEP]"))
 
 
 def build_shard(index: int, docs: list[list[str]], out_dir: str) -> dict[str, object]:

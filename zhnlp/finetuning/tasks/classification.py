@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any, NamedTuple
 
 import numpy as np
@@ -168,8 +168,7 @@ class ClassificationTask(Task):
             row = {**example_texts(e), "label": labels[order[0]],
                    "probability": round(float(p[order[0]]), 6)}
             if top_k > 1:
-                row["top_k"] = [{"label": labels[i], "probability": round(float(p[i]), 6)}
-                                for i in order]
+                row["top_k"] = ranked(labels, p, order)
             rows.append(row)
         return rows
 
@@ -178,6 +177,11 @@ class ClassificationTask(Task):
         counts = Counter(e.label for e in train).most_common()
         return (", ".join(f"{label} {n}" for label, n in counts)
                 + f" (most/least frequent: {counts[0][1] / counts[-1][1]:.1f}x)")
+
+
+def ranked(labels: list[str], probs: np.ndarray, order: Iterable[int]) -> list[dict[str, Any]]:
+    """The labels at ``order`` with their probabilities, as ``top_k`` lists them."""
+    return [{"label": labels[i], "probability": round(float(probs[i]), 6)} for i in order]
 
 
 def example_texts(e: Example) -> dict[str, Any]:

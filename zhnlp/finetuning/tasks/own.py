@@ -22,7 +22,12 @@ import numpy as np
 
 from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.finetuning.tasks.base import Encoded, Ids, json_lines
-from zhnlp.finetuning.tasks.classification import ClassificationTask, Example, example_texts
+from zhnlp.finetuning.tasks.classification import (
+    ClassificationTask,
+    Example,
+    example_texts,
+    ranked,
+)
 from zhnlp.io import open_file
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
@@ -230,8 +235,7 @@ class TextClassification(GivenFiles, ClassificationTask):
             row = {**example_texts(e), "labels": [labels[i] for i in on],
                    "probabilities": [round(float(p[i]), 6) for i in on]}
             if top_k > 1:
-                row["top_k"] = [{"label": labels[i], "probability": round(float(p[i]), 6)}
-                                for i in np.argsort(-p, kind="stable")[:top_k]]
+                row["top_k"] = ranked(labels, p, np.argsort(-p, kind="stable")[:top_k])
             rows.append(row)
         return rows
 
