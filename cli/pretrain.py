@@ -50,6 +50,9 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
 @click.option("--loader-workers", default=0, show_default=True, type=click.IntRange(0),
               help="Processes that mask and collate batches ahead of the step (0: the "
               "training process); the batches are the same either way.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the model (start-up takes a minute or more; pays on GPUs, "
+              "not on CPUs).")
 @click.option("--eval-every", default=None, type=click.IntRange(1),
               help="Held-out generator MLM loss/accuracy and discriminator loss/accuracy/AUC "
               "every N steps and at the end (shards from prepare --valid-share).")
@@ -71,7 +74,8 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
              objective: str, rtd_weight: float, generator_fraction: float, sampling: str,
              layer_sharing: str,
              sop_weight: float, dropout: float, masking: str, save_every: int, log_every: int,
-             loader_workers: int, eval_every: int | None, stop_after: int | None,
+             loader_workers: int, compile_: bool, eval_every: int | None,
+             stop_after: int | None,
              resume: bool, init: str | None, init_generator: str | None, seed: int,
              device: str, quiet: bool) -> None:
     """Pretrain a Chinese ELECTRA (generator + discriminator) on SHARDDIR.
@@ -105,7 +109,7 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
                       batch_size=batch_size, micro_batch=micro_batch, max_steps=max_steps,
                       lr=lr, warmup_steps=warmup_steps, mask_strategy=masking,
                       save_every=save_every, log_every=log_every, eval_every=eval_every,
-                      loader_workers=loader_workers,
+                      loader_workers=loader_workers, compile=compile_,
                       stop_after=stop_after, seed=seed, device=device, init=init,
                       init_generator=init_generator)
     first = int(os.environ.get("RANK", 0)) == 0  # the rank that locks and reports

@@ -23,12 +23,16 @@ def batch(tokdir, eprstmt_sentences, tmp_path_factory):
 SPECIAL = (0, 101, 102, 103)
 
 
+def seeds(n: int, run: int) -> torch.Tensor:
+    return torch.arange(n, dtype=torch.long) + run * 1_000_000
+
+
 @pytest.mark.parametrize("strategy", ["char", "wwm", "span"])
 @pytest.mark.parametrize("policy", ["electra", "bert"])
 def test_counts_and_specials(batch, strategy, policy):
     ids, words = batch
     out = mask_batch(ids, words, strategy=strategy, policy=policy, mask_id=103,
-                     vocab_size=21128, gen=torch.Generator().manual_seed(0))
+                     vocab_size=21128, seeds=seeds(len(ids), 0))
     real = words >= 0
     want = budget(real, 0.15)
     got = out.mask.sum(dim=1)
@@ -51,7 +55,7 @@ def test_counts_and_specials(batch, strategy, policy):
 def test_whole_words_are_masked_whole(batch):
     ids, words = batch
     out = mask_batch(ids, words, strategy="wwm", mask_id=103, vocab_size=21128,
-                     gen=torch.Generator().manual_seed(1))
+                     seeds=seeds(len(ids), 1))
     multi = 0
     for row_words, row_mask in zip(words, out.mask):
         for w in torch.unique(row_words[row_words >= 0]).tolist():
@@ -64,16 +68,16 @@ def test_whole_words_are_masked_whole(batch):
 def test_same_seed_same_masks(batch):
     ids, words = batch
     a = mask_batch(ids, words, strategy="span", mask_id=103, vocab_size=21128,
-                   gen=torch.Generator().manual_seed(7))
+                   seeds=seeds(len(ids), 7))
     b = mask_batch(ids, words, strategy="span", mask_id=103, vocab_size=21128,
-                   gen=torch.Generator().manual_seed(7))
+                   seeds=seeds(len(ids), 7))
     assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.mask, b.mask)
 
 
 def test_spans_are_contiguous_runs(batch):
     ids, words = batch
     out = mask_batch(ids, words, strategy="span", mask_id=103, vocab_size=21128,
-                     gen=torch.Generator().manual_seed(2))
+                     seeds=seeds(len(ids), 2))
     runs = []
     for row in out.mask:
         r = row.int().tolist()
@@ -85,3 +89,18 @@ def test_spans_are_contiguous_runs(batch):
                 runs.append(length)
                 length = 0
     assert np.mean(runs) > 1.5  # spans, not scattered tokens
+
+
+@pytest.mark.parametrize("strategy", ["char", "wwm", "span"])
+def test_a_rows_masks_depend_on_its_seed_not_on_its_batch(batch, strategy):
+    ids, words = batch
+    every = seeds(len(ids), 3)
+    whole = mask_batch(ids, words, strategy=strategy, policy="bert", mask_id=103,
+                       vocab_size=21128, seeds=every)
+    part = mask_batch(ids[40:47], words[40:47], strategy=strategy, policy="bert", mask_id=103,
+                      vocab_size=21128, seeds=every[40:47])
+    assert torch.equal(part.input_ids, whole.input_ids[40:47])
+    assert torch.equal(part.mask, whole.mask[40:47])
+    other = mask_batch(ids[40:47], words[40:47], strategy=strategy, policy="bert", mask_id=103,
+                       vocab_size=21128, seeds=every[40:47] + 1)
+    assert not torch.equal(other.mask, part.mask)

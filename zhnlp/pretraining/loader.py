@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zhnlp.errors import ZhnlpError
-from zhnlp.pretraining.masking import mask_batch
+from zhnlp.pretraining.masking import SENTENCE_ORDER, draws, mask_batch
 from zhnlp.pretraining.shards import PretrainingShards
 
 
@@ -57,29 +57,29 @@ class MaskingCollator:
     seed: int = 0
 
     def __call__(self, items: list[tuple[int, np.ndarray]]) -> dict[str, torch.Tensor]:
-        parts, sop_labels, sample_seeds = [], [], []
-        for key, row in items:
-            gen = torch.Generator().manual_seed(row_seed(self.seed, key, 0))
-            flip = False
-            if self.sop:
-                flip = bool((row[2] == 1).any()) and bool(torch.rand(1, generator=gen) < 0.5)
-                row = swap_segments(row) if flip else row
-            data = torch.from_numpy(np.array(row, dtype=np.int64))[None]
-            masked = mask_batch(data[:, 0], data[:, 1], strategy=self.strategy, rate=self.rate,
-                                policy=self.policy, mask_id=self.mask_id,
-                                vocab_size=self.vocab_size, gen=gen)
-            parts.append((data, masked))
-            sop_labels.append(int(flip))
-            sample_seeds.append(row_seed(self.seed, key, 1))
-        data = torch.cat([d for d, _ in parts])
+        keys = [key for key, _ in items]
+        seeds = torch.tensor([row_seed(self.seed, key, 0) for key in keys], dtype=torch.long)
+        rows = np.stack([row for _, row in items]).astype(np.int64)
+        flips = torch.zeros(len(items), dtype=torch.long)
+        if self.sop:
+            flips = ((draws(seeds, SENTENCE_ORDER, 1).squeeze(1) < 0.5)
+                     & torch.from_numpy((rows[:, 2] == 1).any(1))).long()
+            for i in flips.nonzero().squeeze(1).tolist():
+                rows[i] = swap_segments(rows[i])
+        data = torch.from_numpy(rows)
         ids, words, types = data[:, 0], data[:, 1], data[:, 2]
-        batch = {"input_ids": torch.cat([m.input_ids for _, m in parts]),
-                 "labels": torch.cat([m.labels for _, m in parts]),
+        masked = mask_batch(ids, words, strategy=self.strategy, rate=self.rate,
+                            policy=self.policy, mask_id=self.mask_id,
+                            vocab_size=self.vocab_size, seeds=seeds)
+        batch = {"input_ids": masked.input_ids, "labels": masked.labels,
+                 # flat indices of the masked positions (see the model's forward)
+                 "masked_positions": masked.mask.flatten().nonzero().squeeze(-1),
                  "attention_mask": (ids != 0).long(), "token_type_ids": types,
                  "original_ids": ids, "word_ids": words,
-                 "sample_seed": torch.tensor(sample_seeds, dtype=torch.long)}
+                 "sample_seed": torch.tensor([row_seed(self.seed, key, 1) for key in keys],
+                                             dtype=torch.long)}
         if self.sop:
-            batch["sentence_order_label"] = torch.tensor(sop_labels)
+            batch["sentence_order_label"] = flips
         return batch
 
 

@@ -32,7 +32,7 @@ import torch.distributed as dist
 from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
-from zhnlp.optim import lr_scale, param_groups, set_lr
+from zhnlp.optim import adamw, lr_scale, param_groups, set_lr
 from zhnlp.pretraining.init import check_vocabulary, find_released, load_released, model_config
 from zhnlp.pretraining.loader import Batches, MaskingCollator
 from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
@@ -77,6 +77,7 @@ class TrainConfig:
     device: str = "auto"
     eval_every: int | None = None  # held-out losses every N steps (prepare --valid-share)
     loader_workers: int = 0  # processes that mask and collate (0: the training process)
+    compile: bool = False  # torch.compile the model
     # continued pretraining: the released checkpoint(s) the model starts from (see init.py)
     init: str | None = None
     init_generator: str | None = None
@@ -151,13 +152,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         load_released(model, released)
     model = model.to(device)
     raw = model
+    if cfg.compile:
+        # in place: the parameter names (state dicts, checkpoints, exports) stay as they are
+        raw.compile()
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if device.type == "cuda" else None,
             # two-stage leaves the discriminator idle, then freezes the generator
             find_unused_parameters=mcfg.spec.two_stage)
-    opt = torch.optim.AdamW(param_groups(raw, cfg.learning_rate(), cfg.weight_decay),
-                            betas=cfg.betas, eps=cfg.adam_eps)
+    opt = adamw(param_groups(raw, cfg.learning_rate(), cfg.weight_decay), device,
+                betas=cfg.betas, eps=cfg.adam_eps)
     peaks = [g["lr"] for g in opt.param_groups]
     collator = MaskingCollator(mask_id=tokenizer.token_to_id("[MASK]"),
                                vocab_size=tokenizer.get_vocab_size(),
@@ -186,6 +190,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         mine = torch.load(rng_path, weights_only=False)
         batches.restore(mine["batches"])
         torch.set_rng_state(mine["torch"])
+        if device.type == "cuda" and "cuda" in mine:
+            torch.cuda.set_rng_state(mine["cuda"], device)
+        elif device.type == "cuda":  # a run moved from a CPU: a fresh stream, still seeded
+            torch.cuda.manual_seed(cfg.seed + step)
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.csv").unlink(missing_ok=True)
@@ -375,6 +383,9 @@ def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, s
     the commit point.  The random states are kept per step until the checkpoint that names
     them is on disk, so a kill at any moment leaves a consistent pair to resume from."""
     rng = {"step": step, "batches": batches.state(), "torch": torch.get_rng_state()}
+    device = next(raw.parameters()).device
+    if device.type == "cuda":  # dropout on a GPU draws from the device's own generator
+        rng["cuda"] = torch.cuda.get_rng_state(device)
     with atomic_write(str(out / f"rng-{rank}-step{step}.pt"), "wb") as handle:
         torch.save(rng, handle)
     if dist.is_initialized():
@@ -391,7 +402,7 @@ def _save(out: Path, raw: ElectraPretrainingModel, opt: torch.optim.Optimizer, s
 # settings a resumed run may change without changing what it computes (or, for max_steps,
 # only the schedule's end); any other difference is refused
 FREE_ON_RESUME = {"data", "out", "micro_batch", "max_steps", "save_every", "log_every",
-                  "stop_after", "device", "eval_every", "loader_workers"}
+                  "stop_after", "device", "eval_every", "loader_workers", "compile"}
 
 
 def _check_resumable(state: dict, mcfg: ModelConfig, cfg: TrainConfig, fingerprint: str,

@@ -15,8 +15,9 @@ Whole-word masking with or without the discovered lexicon is simply a matter of 
 shards (made with or without ``--lexicon``) the batches come from.
 
 Replacement: ``electra`` (85% ``[MASK]``, 15% unchanged) or ``bert`` (80% ``[MASK]``, 10% a
-random token, 10% unchanged).  Everything is drawn from a ``torch.Generator``: the same seed
-gives the same masks.
+random token, 10% unchanged).  Every random number is keyed (:func:`keyed_uniform`) by its
+row's seed, what it is for and its column: a row's masks are a function of its seed alone,
+not of the batch it is masked in, and a whole batch is masked at once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from zhnlp.pretraining.sampling import keyed_uniform
 
 STRATEGIES = ("char", "wwm", "span")
 POLICIES = ("electra", "bert")
@@ -38,22 +41,32 @@ class Masked:
     mask: torch.Tensor
 
 
+# what a row's uniforms are for: the keys that keep them apart (spans use two per round)
+WORD_ORDER, TOKEN_ORDER, REPLACEMENT, RANDOM_TOKEN, SENTENCE_ORDER, SPAN_ROUNDS = 0, 1, 2, 3, 4, 8
+
+
+def draws(seeds: torch.Tensor, what: int, width: int) -> torch.Tensor:
+    """Uniforms ``(len(seeds), width)`` for ``what``: entry ``(i, j)`` a function of
+    ``seeds[i]``, ``what`` and ``j`` alone."""
+    return keyed_uniform(seeds, torch.full_like(seeds, what), width)
+
+
 def budget(maskable: torch.Tensor, rate: float) -> torch.Tensor:
     """Tokens to mask in each sequence: round(rate * n), at least 1 (0 for empty rows)."""
     n = maskable.sum(dim=1)
     return torch.where(n > 0, torch.clamp(torch.round(n * rate), min=1), 0).long()
 
 
-def choose_tokens(maskable: torch.Tensor, k: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def choose_tokens(maskable: torch.Tensor, k: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     """Exactly ``k[i]`` random maskable positions in each row ``i``."""
-    keys = torch.rand(maskable.shape, generator=gen)
+    keys = draws(seeds, TOKEN_ORDER, maskable.shape[1])
     keys[~maskable] = 2.0  # never among the smallest
     ranks = keys.argsort(dim=1).argsort(dim=1)
     return ranks < k[:, None]
 
 
 def choose_words(word_ids: torch.Tensor, maskable: torch.Tensor, k: torch.Tensor,
-                 gen: torch.Generator) -> torch.Tensor:
+                 seeds: torch.Tensor) -> torch.Tensor:
     """Whole words, in random order, each taken if it fits in the row's remaining budget."""
     batch, length = word_ids.shape
     words = torch.where(maskable, word_ids, -1)
@@ -64,7 +77,7 @@ def choose_words(word_ids: torch.Tensor, maskable: torch.Tensor, k: torch.Tensor
     sizes = torch.zeros(batch, n_words + 1, dtype=torch.long)
     sizes.scatter_add_(1, (words + 1).clamp(min=0), torch.ones_like(words, dtype=torch.long))
     sizes = sizes[:, 1:]
-    order = torch.rand(batch, n_words, generator=gen).masked_fill(sizes == 0, 2.0).argsort(dim=1)
+    order = draws(seeds, WORD_ORDER, n_words).masked_fill(sizes == 0, 2.0).argsort(dim=1)
     left = k.clone()
     chosen = torch.zeros(batch, n_words, dtype=torch.bool)
     rows = torch.arange(batch)
@@ -82,21 +95,21 @@ def choose_words(word_ids: torch.Tensor, maskable: torch.Tensor, k: torch.Tensor
     return picked
 
 
-def choose_spans(maskable: torch.Tensor, k: torch.Tensor, gen: torch.Generator,
+def choose_spans(maskable: torch.Tensor, k: torch.Tensor, seeds: torch.Tensor,
                  p: float = 0.2, max_span: int = 10) -> torch.Tensor:
     """Spans of geometric length at random starts until each row's budget is met, exactly."""
     batch, length = maskable.shape
     picked = torch.zeros_like(maskable)
     positions = torch.arange(length)
-    for _ in range(4 * length):  # enough rounds for any budget; usually a handful
+    for round_ in range(4 * length):  # enough rounds for any budget; usually a handful
         left = k - picked.sum(dim=1)
         if not bool((left > 0).any()):
             break
-        u = torch.rand(batch, generator=gen).clamp(min=1e-9)
+        u = draws(seeds, SPAN_ROUNDS + 2 * round_, 1).squeeze(1)
         span = torch.clamp(torch.ceil(torch.log(u) / torch.log(torch.tensor(1 - p))), 1, max_span)
         span = torch.minimum(span.long(), left.clamp(min=0))
         free = maskable & ~picked
-        keys = torch.rand(batch, length, generator=gen).masked_fill(~free, 2.0)
+        keys = draws(seeds, SPAN_ROUNDS + 2 * round_ + 1, length).masked_fill(~free, 2.0)
         start = keys.argmin(dim=1)
         inside = (positions[None, :] >= start[:, None]) & \
                  (positions[None, :] < (start + span)[:, None]) & free
@@ -111,8 +124,9 @@ def choose_spans(maskable: torch.Tensor, k: torch.Tensor, gen: torch.Generator,
 
 def mask_batch(input_ids: torch.Tensor, word_ids: torch.Tensor, *, strategy: str = "wwm",
                rate: float = 0.15, policy: str = "electra", mask_id: int, vocab_size: int,
-               special_ids: tuple[int, ...] = (), gen: torch.Generator) -> Masked:
-    """Mask a batch of token ids (``word_ids`` -1 on special tokens and padding)."""
+               special_ids: tuple[int, ...] = (), seeds: torch.Tensor) -> Masked:
+    """Mask a batch of token ids (``word_ids`` -1 on special tokens and padding), each row
+    with the random numbers of its seed (``seeds``: one int64 per row, 0 to 2**62)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
     if policy not in POLICIES:
@@ -122,18 +136,19 @@ def mask_batch(input_ids: torch.Tensor, word_ids: torch.Tensor, *, strategy: str
         maskable &= input_ids != special
     k = budget(maskable, rate)
     if strategy == "char":
-        mask = choose_tokens(maskable, k, gen)
+        mask = choose_tokens(maskable, k, seeds)
     elif strategy == "wwm":
-        mask = choose_words(word_ids, maskable, k, gen)
+        mask = choose_words(word_ids, maskable, k, seeds)
     else:
-        mask = choose_spans(maskable, k, gen)
+        mask = choose_spans(maskable, k, seeds)
     labels = torch.where(mask, input_ids, -100)
-    draw = torch.rand(input_ids.shape, generator=gen)
+    draw = draws(seeds, REPLACEMENT, input_ids.shape[1])
     inputs = input_ids.clone()
     if policy == "electra":
         inputs[mask & (draw < 0.85)] = mask_id
     else:
         inputs[mask & (draw < 0.8)] = mask_id
         swap = mask & (draw >= 0.8) & (draw < 0.9)
-        inputs[swap] = torch.randint(vocab_size, (int(swap.sum()),), generator=gen)
+        random_ids = (draws(seeds, RANDOM_TOKEN, input_ids.shape[1]) * vocab_size).long()
+        inputs[swap] = random_ids.clamp(max=vocab_size - 1)[swap]
     return Masked(inputs, labels, mask)

@@ -34,8 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
+from zhnlp.dropout import use_cheap_dropout
 from zhnlp.errors import ZhnlpError
-from zhnlp.pretraining.sampling import keyed_uniform
+from zhnlp.pretraining.sampling import inverse_cdf, keyed_uniform
 from zhnlp.pretraining.sizes import OBJECTIVES, SHARING, SIZES, Objective
 
 
@@ -167,6 +168,7 @@ class ElectraPretrainingModel(nn.Module):
         self.tie()
         hidden = config.size["hidden_size"]
         self.sop_head = nn.Linear(hidden, 2) if config.sop_weight > 0 else None
+        use_cheap_dropout(self)
 
     def tie(self) -> None:
         """The generator's output layer is the (shared) token embedding matrix."""
@@ -199,25 +201,30 @@ class ElectraPretrainingModel(nn.Module):
         return self.generator.electra.embeddings
 
     def sample(self, logits: torch.Tensor, positions: torch.Tensor,
-               seeds: torch.Tensor | None) -> torch.Tensor:
+               seeds: torch.Tensor | None, *, weights: torch.Tensor | None = None,
+               ) -> torch.Tensor:
         """Tokens drawn from the generator's distribution, in fp32.
 
         ``positions`` holds each masked position's (sequence, place); with ``seeds`` (one per
         sequence) a draw is a function of its sequence's seed and its place alone
         (:func:`keyed_uniform`, on the device), not of the batch it is in.  Gumbel-max takes
-        a uniform per vocabulary entry, multinomial one per position (inverse CDF).
+        a uniform per vocabulary entry, multinomial one per position (a two-level inverse
+        CDF over ``weights``, ``exp(logits - max)``, which the loss has computed already).
         """
-        logits = logits.float() / self.config.temperature
+        logits = logits.float()
         width = 1 if self.config.sampling == "multinomial" else logits.shape[1]
         if seeds is None:
             u = torch.rand((logits.shape[0], width), device=logits.device)
         else:
             u = keyed_uniform(seeds[positions[:, 0]], positions[:, 1], width)
+        temperature = self.config.temperature
         if self.config.sampling == "multinomial":
-            probs = logits.softmax(-1).cumsum(-1)
-            return torch.searchsorted(probs, u * probs[:, -1:]).squeeze(-1).clamp(
-                max=logits.shape[1] - 1)
-        return (logits - torch.log(-torch.log(u))).argmax(-1)
+            if weights is None:
+                weights = (logits - logits.max(-1, keepdim=True).values).exp()
+            if temperature != 1:
+                weights = weights.pow(1 / temperature)  # exp((logits - max) / T)
+            return inverse_cdf(weights, u)
+        return (logits / temperature - torch.log(-torch.log(u))).argmax(-1)
 
     def loss(self, sums: dict[str, torch.Tensor], counts: dict[str, float]) -> torch.Tensor:
         """The objective from loss sums and the token counts of the whole optimizer batch
@@ -249,47 +256,86 @@ class ElectraPretrainingModel(nn.Module):
         attention, types = batch["attention_mask"], batch["token_type_ids"]
         original = batch["original_ids"]
         masked = labels != -100
+        length = ids.shape[1]
+        # the masked positions as flat indices, counted by the collator on the host: selecting
+        # with them (not with a boolean mask) keeps the device from waiting for a count
+        flat = batch.get("masked_positions")
+        if flat is None:
+            flat = masked.flatten().nonzero().squeeze(-1)
         hidden = self.generator.electra(input_ids=ids, attention_mask=attention,
                                         token_type_ids=types).last_hidden_state
-        logits = self.generator.generator_lm_head(
-            self.generator.generator_predictions(hidden[masked]))  # gathered first
-        targets = original[masked]
-        out: dict[str, torch.Tensor] = {
-            "mlm": F.cross_entropy(logits.float(), targets, reduction="sum"),
-            "mlm_correct": (logits.argmax(-1) == targets).sum(),
-        }
+        logits = self.generator.generator_lm_head(self.generator.generator_predictions(
+            hidden.flatten(0, 1).index_select(0, flat)))  # the masked positions only
+        targets = original.flatten().index_select(0, flat)
+        mlm, weights, best = SoftmaxCrossEntropy.apply(logits.float(), targets)
+        out: dict[str, torch.Tensor] = {"mlm": mlm, "mlm_correct": (best == targets).sum()}
         spec = self.config.spec
         if self.discriminator is None or (spec.two_stage and self.phase == 1):
             return out
         with torch.no_grad():
-            sampled = self.sample(logits.detach(), masked.nonzero(), batch.get("sample_seed"))
-        fake = original.clone()
-        fake[masked] = sampled
-        replaced = (fake != original) & (attention > 0)
+            positions = torch.stack([flat // length, flat % length], 1)
+            sampled = self.sample(logits.detach(), positions, batch.get("sample_seed"),
+                                  weights=weights)
+        fake = original.flatten().index_copy(0, flat, sampled).view_as(original)
+        real = attention > 0
+        replaced = (fake != original) & real
         out["replaced_masked"] = (replaced & masked).sum()
-        where = masked if spec.main_on == "masked" else attention > 0  # the main loss's
+        where = masked if spec.main_on == "masked" else real  # the main loss's positions
         if isinstance(self.discriminator, ElectraForMaskedLM):
             main = self.discriminator
             h = main.electra(input_ids=fake, attention_mask=attention,
                              token_type_ids=types).last_hidden_state
-            main_logits = main.generator_lm_head(main.generator_predictions(h[where]))
-            main_targets = original[where]
-            out["main_mlm"] = F.cross_entropy(main_logits.float(), main_targets, reduction="sum")
+            if spec.main_on == "masked":
+                main_logits = main.generator_lm_head(main.generator_predictions(
+                    h.flatten(0, 1).index_select(0, flat)))
+                main_targets = targets
+            else:  # every real token: the head runs on all, padding ignored
+                main_logits = main.generator_lm_head(main.generator_predictions(h)).flatten(0, 1)
+                main_targets = original.masked_fill(~real, -100).flatten()
+            out["main_mlm"] = F.cross_entropy(main_logits.float(), main_targets,
+                                              reduction="sum", ignore_index=-100)
             out["main_mlm_correct"] = (main_logits.argmax(-1) == main_targets).sum()
             return out
         d = self.discriminator.electra(input_ids=fake, attention_mask=attention,
                                        token_type_ids=types).last_hidden_state
-        d_logits = self.discriminator.discriminator_predictions(d)
+        d_logits = self.discriminator.discriminator_predictions(d).float()
+        # over the main loss's positions by weight, not by selection: no count to wait for
         out["rtd"] = F.binary_cross_entropy_with_logits(
-            d_logits[where].float(), replaced[where].float(), reduction="sum")
-        predicted = d_logits[where] > 0
-        truth = replaced[where]
-        out.update(rtd_correct=(predicted == truth).sum(), rtd_tp=(predicted & truth).sum(),
-                   rtd_predicted=predicted.sum(), rtd_replaced=truth.sum())
+            d_logits, replaced.float(), weight=where.float(), reduction="sum")
+        predicted = (d_logits > 0) & where
+        out.update(rtd_correct=(where & ((d_logits > 0) == replaced)).sum(),
+                   rtd_tp=(predicted & replaced).sum(), rtd_predicted=predicted.sum(),
+                   rtd_replaced=(replaced & where).sum())
         if scores:
-            out.update(rtd_scores=d_logits[where].float(), rtd_truth=truth)
+            out.update(rtd_scores=d_logits[where], rtd_truth=replaced[where])
         if self.sop_head is not None and "sentence_order_label" in batch:
             sop_logits = self.sop_head(d[:, 0])
             out["sop"] = F.cross_entropy(sop_logits.float(), batch["sentence_order_label"],
                                          reduction="sum")
         return out
+
+
+class SoftmaxCrossEntropy(torch.autograd.Function):
+    """The summed cross-entropy of fp32 logits, handing back what its forward pass computes
+    anyway: ``exp(logits - max)`` (the sampling weights) and the argmax (the accuracy).  The
+    (masked positions x vocabulary) logits are the largest tensor of a small model's step;
+    this reads them three times where loss, argmax and sampling apart read them eight."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor,
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        top, best = logits.max(-1, keepdim=True)
+        weights = (logits - top).exp_()
+        total = weights.sum(-1, keepdim=True)
+        loss = (total.log() + top - logits.gather(1, targets[:, None])).sum()
+        ctx.save_for_backward(weights, total, targets)
+        ctx.mark_non_differentiable(weights, best)
+        return loss, weights, best.squeeze(-1)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor,
+                 *unused: torch.Tensor) -> tuple[torch.Tensor, None]:
+        weights, total, targets = ctx.saved_tensors
+        g = weights * (grad / total)  # softmax x grad
+        g.scatter_add_(1, targets[:, None], (-grad).expand(len(targets), 1))
+        return g, None

@@ -43,3 +43,30 @@ def keyed_uniform(seeds: torch.Tensor, places: torch.Tensor, width: int) -> torc
     cols = torch.arange(width, device=seeds.device, dtype=torch.long)
     bits = hash32((h[:, None] + _mul32(cols, GOLDEN)[None, :]) & MASK32)
     return ((bits >> 8).float() + 0.5) / float(1 << 24)
+
+
+BLOCK = 128  # columns per block of the two-level inverse CDF
+
+
+def inverse_cdf(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """For each row of non-negative ``weights`` (unnormalised probabilities), the column whose
+    share of the row's cumulative sum holds ``u`` (in (0, 1), one per row).
+
+    In two levels, so that no cumulative sum runs over a whole vocabulary (a sequential scan,
+    the slowest part of sampling before): the sums of blocks of :data:`BLOCK` columns locate
+    the block, a cumulative sum inside that block alone locates the column.
+    """
+    n, width = weights.shape
+    full = width // BLOCK
+    sums = [weights[:, :full * BLOCK].unflatten(1, (full, BLOCK)).sum(-1)] if full else []
+    if width % BLOCK:
+        sums.append(weights[:, full * BLOCK:].sum(-1, keepdim=True))
+    cum = torch.cat(sums, 1).cumsum(-1)
+    target = u.reshape(n, 1) * cum[:, -1:]
+    block = torch.searchsorted(cum, target).clamp(max=cum.shape[1] - 1)
+    before = torch.where(block > 0, cum.gather(1, (block - 1).clamp(min=0)), 0.0)
+    cols = block * BLOCK + torch.arange(BLOCK, device=weights.device)
+    inside = torch.where(cols < width, weights.gather(1, cols.clamp(max=width - 1)), 0.0)
+    last = (width - 1 - block * BLOCK).clamp(max=BLOCK - 1)  # a short last block's end
+    place = torch.searchsorted(inside.cumsum(-1), target - before)
+    return (block * BLOCK + torch.minimum(place, last)).squeeze(-1)
