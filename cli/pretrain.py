@@ -62,8 +62,10 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
 @click.option("--init", default=None, metavar="DIR",
               help="Continue pretraining a released ELECTRA: DIR/discriminator + "
               "DIR/generator (a pretrain run, or Hugging Face's pair), or a discriminator "
-              "alone (a fresh generator at --generator-fraction). Its size replaces --config; "
-              "the shards must use its vocabulary or an extension of it [lr default: 1e-4].")
+              "alone (a fresh generator at --generator-fraction); or a BERT-style masked LM "
+              "(Chinese-BERT-wwm, RoBERTa-wwm-ext, MacBERT) with --objective mlm, exported "
+              "back as one. Its size replaces --config; the shards must use its vocabulary "
+              "or an extension of it [lr default: 1e-4].")
 @click.option("--init-generator", default=None, metavar="DIR",
               help="With --init DISC: the generator's own checkpoint folder.")
 @click.option("--seed", default=0, show_default=True)
@@ -88,6 +90,7 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
       zhnlp pretrain --data shards/ --config small --out run/ --max-steps 10000
       zhnlp pretrain --out demo/                      # the embedded demo (tiny, CPU)
       zhnlp pretrain --data shards/ --init chinese-electra-small/ --out run2/
+      zhnlp pretrain --data shards/ --init chinese-macbert-base/ --objective mlm --out run3/
       zhnlp plot-run run/
     """
     from zhnlp.pretraining.loop import TrainConfig, train  # torch: only when pretraining

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -406,7 +408,7 @@ def test_init_errors_are_one_line(first_run, shards, tmp_path):
         (["--init", str(tmp_path)], 1, "no checkpoint here"),
         (["--init", str(out), "--config", "small"], 2, "--config: with --init"),
         (["--init", str(out), "--generator-fraction", "0.5"], 2, "--generator-fraction"),
-        (["--init", str(out), "--objective", "mlm"], 1, "cannot start from a checkpoint"),
+        (["--init", str(out), "--objective", "mlm"], 1, "cannot start from an ELECTRA"),
         (["--init-generator", str(out / "generator")], 2, "--init-generator goes with"),
         (["--init", str(out / "generator")], 1, "not an ElectraForPreTraining"),
     ]
@@ -417,6 +419,64 @@ def test_init_errors_are_one_line(first_run, shards, tmp_path):
         assert res.returncode == code and message in err, (args, err)
         if code == 1:
             assert err.count("\n") == 1 and err.startswith("error: ")
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tokdir, tmp_path_factory):
+    """A BERT-style masked LM as Chinese-BERT-wwm and MacBERT ship (BertForMaskedLM, the
+    Chinese BERT vocabulary), small and freshly initialised."""
+    import shutil
+
+    from transformers import BertConfig, BertForMaskedLM
+
+    out = tmp_path_factory.mktemp("bert") / "bert"
+    torch.manual_seed(5)
+    BertForMaskedLM(BertConfig(vocab_size=21128, hidden_size=64, num_hidden_layers=2,
+                               num_attention_heads=2, intermediate_size=256,
+                               max_position_embeddings=128)).save_pretrained(out)
+    for path in Path(tokdir).iterdir():  # the tokenizer files, as a release has them
+        shutil.copyfile(path, out / path.name)
+    return out
+
+
+def test_init_continues_a_bert_masked_lm_and_exports_one(bert_dir, shards, tmp_path):
+    from transformers import BertForMaskedLM
+
+    from zhnlp.pretraining.init import bert_name, find_released, load_released, model_config
+
+    released = find_released(str(bert_dir))
+    assert released.masked_lm == str(bert_dir) and released.discriminator is None
+    model = ElectraPretrainingModel(model_config(released, 21128, objective="mlm"))
+    load_released(model, released)
+    theirs = BertForMaskedLM.from_pretrained(bert_dir).state_dict()
+    for name, value in model.generator.state_dict().items():  # tensor for tensor
+        assert torch.equal(value, theirs[bert_name(name)]), name
+    common = dict(data=shards, batch_size=16, log_every=1, lr=2e-3, warmup_steps=2,
+                  model_overrides={"objective": "mlm", "dropout": 0.0})
+    first = train(TrainConfig(out=str(tmp_path / "a"), max_steps=40, save_every=40,
+                              init=str(bert_dir), **common))
+    export = tmp_path / "a" / "generator"
+    bert = BertForMaskedLM.from_pretrained(export).eval()  # a BERT again
+    assert bert.config.model_type == "bert" and (export / "vocab.txt").exists()
+    state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    trained = ElectraPretrainingModel(ModelConfig(**state["model_config"])).eval()
+    trained.load_state_dict(state["model"])
+    data = PretrainingShards(shards)
+    ids = torch.from_numpy(np.stack([data[i][0] for i in range(4)]).astype(np.int64))
+    with torch.no_grad():
+        assert torch.allclose(bert(input_ids=ids, attention_mask=(ids > 0).long()).logits,
+                              trained.generator(input_ids=ids,
+                                                attention_mask=(ids > 0).long()).logits,
+                              atol=1e-4)
+    again = train(TrainConfig(out=str(tmp_path / "b"), max_steps=3, init=str(export), **common))
+    fresh = train(TrainConfig(out=str(tmp_path / "c"), max_steps=3, init=str(bert_dir),
+                              **common))
+    last = first[-1]["mlm_loss"]
+    assert abs(again[0]["mlm_loss"] - last) < 0.15 * last
+    assert again[0]["mlm_loss"] < 0.8 * fresh[0]["mlm_loss"]
+    with pytest.raises(ZhnlpError, match="add --objective mlm"):
+        train(TrainConfig(data=shards, out=str(tmp_path / "d"), init=str(bert_dir),
+                          max_steps=1))
 
 
 # ----------------------------------------------------------------- held-out validation

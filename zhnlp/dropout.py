@@ -39,7 +39,8 @@ def cheap_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Ten
     if not training or p == 0 or x.device.type != "cpu":
         return F.dropout(x, p, training)
     keep, share = keep_mask(x.shape, p, x.device)
-    return torch.where(keep, x * (1.0 / (1.0 - share)), 0.0)
+    # one multiplier tensor: a pass forward and a pass backward (where + scale take two each)
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - share))
 
 
 class Dropout(nn.Dropout):

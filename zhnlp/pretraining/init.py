@@ -1,4 +1,4 @@
-"""Continued pretraining: a released ELECTRA checkpoint as the start of a run (``--init``).
+"""Continued pretraining: a released checkpoint as the start of a run (``--init``).
 
 ``--init DIR`` takes what ``zhnlp pretrain`` exports (``DIR/discriminator`` and
 ``DIR/generator``), the same pair from Hugging Face, or a single discriminator (``DIR`` itself,
@@ -8,6 +8,12 @@ checkpoint's; the generator is the released one, or (a discriminator alone) a fr
 generator's output layer is tied to them.  The shards must have been prepared with the
 checkpoint's vocabulary, or with an extension of it (the checkpoint's tokens keep their ids,
 new ones come after): the embedding rows of the new tokens start at the mean of the old rows.
+
+A BERT-style masked LM (``model_type`` bert: Chinese-BERT-wwm, RoBERTa-wwm-ext, MacBERT) is
+continued as one, with ``--objective mlm`` and whole-word masking: its weights map one to one
+onto an ELECTRA generator of the same size (:data:`BERT_TO_ELECTRA`; the pooler and the
+next-sentence head are not part of a masked LM), and the run exports it back as a
+``BertForMaskedLM`` (:func:`as_bert`).
 """
 
 from __future__ import annotations
@@ -29,14 +35,43 @@ CONTINUABLE = tuple(name for name, o in OBJECTIVES.items() if o.main == "rtd" an
 # parameters with one row (or entry) per token: grown for an extended vocabulary
 PER_TOKEN = ("embeddings.word_embeddings.weight", "generator_lm_head.bias",
              "generator_lm_head.weight")
+# a BERT masked LM's parameter names -> an ELECTRA generator's (prefixes, first match)
+BERT_TO_ELECTRA = (("bert.", "electra."), ("cls.predictions.transform.", "generator_predictions."),
+                   ("cls.predictions.decoder.weight", "generator_lm_head.weight"),
+                   ("cls.predictions.bias", "generator_lm_head.bias"))
 
 
 @dataclass(frozen=True)
 class Released:
-    """The checkpoint folders a run starts from."""
+    """The checkpoint folders a run starts from: an ELECTRA discriminator (and generator), or
+    a BERT-style masked LM."""
 
-    discriminator: str
+    discriminator: str | None
     generator: str | None
+    masked_lm: str | None = None
+
+    @property
+    def folder(self) -> str:
+        """The checkpoint whose vocabulary and positions the run takes."""
+        return self.masked_lm or self.discriminator  # type: ignore[return-value]
+
+
+def renamed(name: str, pairs: tuple[tuple[str, str], ...]) -> str | None:
+    """``name`` with the first matching prefix of ``pairs`` replaced; None without one."""
+    for old, new in pairs:
+        if name.startswith(old):
+            return new + name[len(old):]
+    return None
+
+
+def electra_name(bert_name: str) -> str | None:
+    """An ELECTRA generator's name for a BERT masked LM's parameter (None: not kept)."""
+    return renamed(bert_name, BERT_TO_ELECTRA)
+
+
+def bert_name(electra: str) -> str | None:
+    """A BERT masked LM's name for an ELECTRA generator's parameter."""
+    return renamed(electra, tuple((new, old) for old, new in BERT_TO_ELECTRA))
 
 
 def find_released(init: str, generator: str | None = None) -> Released:
@@ -48,6 +83,11 @@ def find_released(init: str, generator: str | None = None) -> Released:
         found = Released(os.path.join(init, "discriminator"),
                          beside if os.path.isfile(os.path.join(beside, "config.json")) else None)
     elif os.path.isfile(os.path.join(init, "config.json")):
+        if _read_config(init).get("model_type") == "bert":
+            if generator is not None:
+                raise InputError(generator, "--init-generator goes with an ELECTRA "
+                                 f"discriminator; {init} is a BERT-style masked LM")
+            return Released(None, None, masked_lm=init)
         found = Released(init, None)
     else:
         raise InputError(init, "no checkpoint here (neither config.json nor "
@@ -59,17 +99,21 @@ def find_released(init: str, generator: str | None = None) -> Released:
     return found
 
 
-def _config(path: str, architecture: str) -> dict[str, Any]:
-    """A checkpoint's config.json, checked to be an ELECTRA ``architecture``."""
+def _read_config(path: str) -> dict[str, Any]:
     with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
         try:
-            config = json.load(handle)
+            return json.load(handle)
         except json.JSONDecodeError as exc:
             raise InputError(os.path.join(path, "config.json"), f"not JSON ({exc.msg})",
                              line=exc.lineno) from None
+
+
+def _config(path: str, architecture: str) -> dict[str, Any]:
+    """A checkpoint's config.json, checked to be an ELECTRA ``architecture``."""
+    config = _read_config(path)
     if config.get("model_type") != "electra":
         raise InputError(path, f"a {config.get('model_type')!r} checkpoint; --init takes "
-                         "ELECTRA checkpoints")
+                         "ELECTRA checkpoints and BERT-style masked LMs (model_type bert)")
     kinds = config.get("architectures") or [architecture]
     if architecture not in kinds:
         role = "discriminator" if architecture == "ElectraForPreTraining" else "generator"
@@ -87,7 +131,9 @@ def _size(config: dict[str, Any]) -> dict[str, int]:
 def model_config(released: Released, vocab_size: int, **overrides: Any) -> ModelConfig:
     """The pretraining model that ``released`` fills: its sizes and positions, the shards'
     vocabulary, the other settings from ``overrides``."""
-    disc = _config(released.discriminator, "ElectraForPreTraining")
+    if released.masked_lm is not None:
+        return _bert_model_config(released.masked_lm, vocab_size, **overrides)
+    disc = _config(released.discriminator, "ElectraForPreTraining")  # type: ignore[arg-type]
     fields: dict[str, Any] = {**overrides, "size": _size(disc),
                               "max_position_embeddings": disc.get("max_position_embeddings",
                                                                   512)}
@@ -99,11 +145,34 @@ def model_config(released: Released, vocab_size: int, **overrides: Any) -> Model
                              "discriminator: not a pair")
     mcfg = ModelConfig(vocab_size=vocab_size, **fields)
     if mcfg.objective not in CONTINUABLE:
-        raise ZhnlpError(f"--init continues ELECTRA pretraining ({', '.join(CONTINUABLE)}); "
-                         f"objective {mcfg.objective!r} cannot start from a checkpoint")
+        raise ZhnlpError(f"--init continues ELECTRA pretraining ({', '.join(CONTINUABLE)}) "
+                         f"or a BERT-style masked LM (mlm); objective {mcfg.objective!r} cannot "
+                         "start from an ELECTRA checkpoint")
     if mcfg.layer_sharing != "none":
         raise ZhnlpError("--init: a released checkpoint shares no layers (--layer-sharing "
                          "none)")
+    mcfg.check()
+    return mcfg
+
+
+def _bert_model_config(path: str, vocab_size: int, **overrides: Any) -> ModelConfig:
+    """The masked LM (``--objective mlm``) that a BERT checkpoint fills, in its sizes."""
+    config = _read_config(path)
+    if overrides.get("objective") != "mlm":
+        raise ZhnlpError(f"{path}: a BERT-style masked LM continues as one: add --objective mlm")
+    if config.get("hidden_act", "gelu") != "gelu" or config.get("type_vocab_size", 2) != 2 \
+            or config.get("position_embedding_type", "absolute") != "absolute":
+        raise InputError(path, "not a BERT of the standard kind (gelu, 2 segment types, "
+                         "absolute positions), which is what an ELECTRA generator can hold")
+    size = {k: config.get(k) for k in SIZE_KEYS if k != "embedding_size"}
+    fields: dict[str, Any] = {**overrides, "size": {**size, "embedding_size": size["hidden_size"]},
+                              "architecture": "bert",
+                              "max_position_embeddings": config.get("max_position_embeddings",
+                                                                    512)}
+    if fields.get("layer_sharing", "none") != "none":
+        raise ZhnlpError("--init: a released checkpoint shares no layers (--layer-sharing "
+                         "none)")
+    mcfg = ModelConfig(vocab_size=vocab_size, **fields)
     mcfg.check()
     return mcfg
 
@@ -114,15 +183,15 @@ def check_vocabulary(released: Released, vocab: dict[str, int], data: str) -> in
     otherwise, before any training."""
     from zhnlp.vocab import tokenizer_of
 
-    rows = int(_config(released.discriminator, "ElectraForPreTraining")["vocab_size"])
-    theirs = tokenizer_of(released.discriminator).get_vocab()
+    rows = int(_read_config(released.folder)["vocab_size"])
+    theirs = tokenizer_of(released.folder).get_vocab()
     moved = [(tok, i) for tok, i in theirs.items() if vocab.get(tok) != i]
     squeezed = [(tok, i) for tok, i in vocab.items() if tok not in theirs and i < rows]
     if moved or squeezed:
         tok, i = (moved or squeezed)[0]
         where = (f"{tok!r} is id {i} there, {vocab.get(tok)} in the shards" if moved else
                  f"the shards' {tok!r} takes id {i}, a row of the checkpoint")
-        raise ZhnlpError(f"{data}: prepared with another vocabulary than {released.discriminator}"
+        raise ZhnlpError(f"{data}: prepared with another vocabulary than {released.folder}"
                          f" ({len(moved) + len(squeezed)} tokens differ; {where}); prepare the "
                          f"shards with its tokenizer, or one that build-vocab --extend made "
                          "from it")
@@ -137,9 +206,11 @@ def _grown(value: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([value, extra])
 
 
-def _load(part: torch.nn.Module, path: str, cls: Any, rows: int) -> None:
+def _load(part: torch.nn.Module, path: str, cls: Any, rows: int,
+          rename: Any = None) -> None:
     """The weights of the checkpoint in ``path`` into ``part``, every tensor, nothing left
-    out; per-token parameters grown to ``rows``."""
+    out (named by ``rename`` where given, which drops what it maps to None); per-token
+    parameters grown to ``rows``."""
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -151,8 +222,10 @@ def _load(part: torch.nn.Module, path: str, cls: Any, rows: int) -> None:
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith("position_ids")]
     if missing:
         raise InputError(path, f"lacks weights the model needs ({', '.join(sorted(missing)[:3])})")
-    state = {k: _grown(v, rows) if k.endswith(PER_TOKEN) else v
-             for k, v in released.state_dict().items()}
+    named = released.state_dict()
+    if rename is not None:
+        named = {rename(k): v for k, v in named.items() if rename(k) is not None}
+    state = {k: _grown(v, rows) if k.endswith(PER_TOKEN) else v for k, v in named.items()}
     own = part.state_dict()
     wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if wrong:
@@ -164,11 +237,35 @@ def _load(part: torch.nn.Module, path: str, cls: Any, rows: int) -> None:
 def load_released(model: ElectraPretrainingModel, released: Released) -> None:
     """Fill ``model`` with the released weights: the generator's first (where there is one),
     then the discriminator's, whose embeddings are the shared ones."""
-    from transformers import ElectraForMaskedLM, ElectraForPreTraining
+    from transformers import BertForMaskedLM, ElectraForMaskedLM, ElectraForPreTraining
 
     rows = model.config.vocab_size
+    if released.masked_lm is not None:
+        _load(model.generator, released.masked_lm, BertForMaskedLM, rows, rename=electra_name)
+        model.tie()
+        return
     if released.generator is not None:
         _load(model.generator, released.generator, ElectraForMaskedLM, rows)
-    assert model.discriminator is not None
+    assert model.discriminator is not None and released.discriminator is not None
     _load(model.discriminator, released.discriminator, ElectraForPreTraining, rows)
     model.tie()
+
+
+def as_bert(generator: torch.nn.Module) -> torch.nn.Module:
+    """The ELECTRA generator of a run continued from a BERT checkpoint, as the
+    ``BertForMaskedLM`` it came from (the same weights, renamed; no pooler)."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    c = generator.config
+    bert = BertForMaskedLM(BertConfig(
+        vocab_size=c.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
+        num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
+        max_position_embeddings=c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
+        layer_norm_eps=c.layer_norm_eps, hidden_dropout_prob=c.hidden_dropout_prob,
+        attention_probs_dropout_prob=c.attention_probs_dropout_prob))
+    state = {bert_name(k): v for k, v in generator.state_dict().items()}
+    missing, unexpected = bert.load_state_dict(state, strict=False)
+    # the decoder's bias is the prediction head's bias, one tensor under two names
+    assert set(missing) <= {"cls.predictions.decoder.bias"} and not unexpected, (missing,
+                                                                                  unexpected)
+    return bert

@@ -33,7 +33,13 @@ from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import atomic_dir, atomic_write
 from zhnlp.optim import adamw, lr_scale, param_groups, set_lr
-from zhnlp.pretraining.init import check_vocabulary, find_released, load_released, model_config
+from zhnlp.pretraining.init import (
+    as_bert,
+    check_vocabulary,
+    find_released,
+    load_released,
+    model_config,
+)
 from zhnlp.pretraining.loader import Batches, MaskingCollator
 from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
 from zhnlp.pretraining.shards import PretrainingShards
@@ -221,7 +227,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = True) -> list
         local = [sum(float((b["labels"] != -100).sum()) for b in micro_batches),
                  sum(float(b["attention_mask"].sum()) for b in micro_batches),
                  float(sum(b["input_ids"].shape[0] for b in micro_batches))]
-        micro_batches = [{k: v.to(device) for k, v in b.items()} for b in micro_batches]
+        # pinned on a GPU machine (see Batches), so the copies need not hold up the host
+        micro_batches = [{k: v.to(device, non_blocking=True) for k, v in b.items()}
+                         for b in micro_batches]
         masked, real, seqs = _all_sum(local, device)
         counts = {"masked": masked, "real": real, "sequences": seqs}
         for i, batch in enumerate(micro_batches):
@@ -439,7 +447,8 @@ def export(model: ElectraPretrainingModel, out: Path, tokdir: str) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    parts = {"generator": model.generator}
+    parts = {"generator": as_bert(model.generator) if model.config.architecture == "bert"
+             else model.generator}
     if model.discriminator is not None:
         parts["discriminator"] = model.discriminator
     for name, part in parts.items():

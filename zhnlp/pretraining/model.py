@@ -59,6 +59,9 @@ class ModelConfig:
     dropout: float = 0.1
     # the generator's own size (a released generator's), instead of generator_fraction's
     generator_size: dict[str, int] | None = None
+    # the format the model came in and is exported in: electra, or bert (a BERT-style masked
+    # LM continued with the mlm objective, see init.py)
+    architecture: str = "electra"
 
     @classmethod
     def named(cls, name: str, vocab_size: int, **overrides: object) -> ModelConfig:
@@ -100,6 +103,12 @@ class ModelConfig:
             raise ZhnlpError(f"unknown layer sharing {self.layer_sharing!r}")
         if self.sampling not in ("gumbel", "multinomial"):
             raise ZhnlpError(f"unknown sampling {self.sampling!r} (gumbel, multinomial)")
+        if self.architecture not in ("electra", "bert"):
+            raise ZhnlpError(f"unknown architecture {self.architecture!r} (electra, bert)")
+        if self.architecture == "bert" and (self.objective != "mlm" or
+                                            s["embedding_size"] != s["hidden_size"]):
+            raise ZhnlpError("a BERT model trains with the mlm objective, its embeddings as "
+                             "wide as its hidden states")
         if not 0 < self.generator_fraction <= 1:
             raise ZhnlpError("generator_fraction must be in (0, 1]")
         g = self.generator_size
