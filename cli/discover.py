@@ -18,8 +18,12 @@ from zhnlp.outputs import claim, need_folder, same_path
 @click.argument("corpus", nargs=-1, metavar="CORPUS...")
 @click.option("--encoding", default="utf-8", show_default=True,
               help="Encoding of the corpus files (utf-8, gb18030, gbk, big5...).")
-@click.option("--min-count", default=5, show_default=True, type=click.IntRange(1),
-              help="Candidates seen fewer times are ignored.")
+@click.option("--min-count", default=None, type=click.IntRange(1),
+              help="Candidates seen fewer times are ignored [default: from the corpus size: "
+              "2 up to 100k characters, 5 at 2.5M, 9 at 1 GB; printed in the summary].")
+@click.option("--keep-duplicates", is_flag=True,
+              help="Count lines repeated verbatim each time (by default a repeated line, a "
+              "template or footer, is counted once).")
 @click.option("--max-len", default=6, show_default=True, type=click.IntRange(2, 16),
               help="Longest candidate, in units (a character, or a run of Latin letters/digits).")
 @click.option("--base", default="jieba", show_default=True,
@@ -53,7 +57,8 @@ from zhnlp.outputs import claim, need_folder, same_path
 @click.option("--tmp-dir", default=None, help="Where the encoded corpus is kept while counting.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the classifier scorer.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int, max_len: int,
+def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None,
+                   keep_duplicates: bool, max_len: int,
                    base: str, all_words: bool, scorer: str, min_cohesion: float,
                    min_entropy: float, fragment_share: float, no_rules: bool, keep_compounds: bool,
                    rules_dir: str | None, fmt: str, top: int | None, out: str | None,
@@ -84,12 +89,14 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int, max_l
     with contextlib.ExitStack() as held:
         held.enter_context(claim(out, inputs))
         held.enter_context(claim(save_counts, inputs))
-        _discover(corpus, encoding, min_count, max_len, base, all_words, scorer, min_cohesion,
+        _discover(corpus, encoding, min_count, keep_duplicates, max_len, base, all_words,
+                  scorer, min_cohesion,
                   min_entropy, fragment_share, no_rules, keep_compounds, rules_dir, fmt, top,
                   out, workers, save_counts, count_files, tmp_dir, seed, quiet)
 
 
-def _discover(corpus: tuple[str, ...], encoding: str, min_count: int, max_len: int, base: str,
+def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
+              keep_duplicates: bool, max_len: int, base: str,
               all_words: bool, scorer: str, min_cohesion: float, min_entropy: float,
               fragment_share: float, no_rules: bool, keep_compounds: bool,
               rules_dir: str | None, fmt: str, top: int | None, out: str | None, workers: int,
@@ -102,7 +109,8 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int, max_len: i
                              f"needs {max_len + 1}")
     texts = (itertools.chain.from_iterable(iter_text(p, encoding, quiet=quiet) for p in corpus)
              if corpus else None)
-    miner = NewWordMiner(min_count=min_count, max_len=max_len, base=base, all_words=all_words,
+    miner = NewWordMiner(min_count=min_count, keep_duplicates=keep_duplicates, max_len=max_len,
+                         base=base, all_words=all_words,
                          scorer=scorer, min_cohesion=min_cohesion, min_entropy=min_entropy,
                          fragment_share=fragment_share,
                          keep_compounds=keep_compounds, complete_counts=save_counts is not None,
@@ -116,5 +124,11 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int, max_len: i
     with output(out) as handle:
         write_words(words, handle, fmt, corpus_units=miner.counts_.total)
     if not quiet:
+        source = "given" if min_count else "from the corpus size"
+        repeated = (f"; {miner.duplicates_:,} of {miner.lines_:,} lines were repeats, counted "
+                    "once (--keep-duplicates)" if miner.duplicates_ else "")
         click.echo(f"{len(miner.words_)} words from {miner.counts_.total:,} units "
-                   f"({len(miner.candidates_):,} candidates)", err=True)
+                   f"({len(miner.candidates_):,} candidates; min count {miner.min_count_}, "
+                   f"{source}{repeated})", err=True)
+        steps = ", ".join(f"{name} {n:,}" for name, n in miner.rejected_.items() if n)
+        click.echo(f"rejected: {steps}", err=True)

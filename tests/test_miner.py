@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from zhnlp.discovery import NewWordMiner, NgramCounts
@@ -56,7 +57,9 @@ def test_mining_from_merged_counts_equals_one_pass(pku_lines, pku_words, tmp_pat
                          7, 1, str(tmp_path))
         c.save(str(tmp_path / f"{i}.npz"))
         paths.append(str(tmp_path / f"{i}.npz"))
-    params = dict(base=str(pku_words), fragment_share=1.0)  # occurrences need the text itself
+    # the text's occurrences need the text itself; a line repeated across the halves would
+    # be counted once by the whole and once per half (the parts were counted with repeats)
+    params = dict(base=str(pku_words), fragment_share=1.0, keep_duplicates=True)
     merged = NewWordMiner(**params).fit(counts=[NgramCounts.load(p) for p in paths])
     whole = NewWordMiner(**params).fit(pku_lines)
     assert [(w.word, w.count) for w in merged.words_] == [(w.word, w.count) for w in whole.words_]
@@ -72,5 +75,53 @@ def test_all_words_includes_known_ones(pku_lines, pku_words):
 def test_classifier_scorer_ranks_with_probabilities(pku_lines, pku_words):
     m = NewWordMiner(base=str(pku_words), scorer="classifier").fit(pku_lines)
     assert m.words_ and all(0.0 <= w.score <= 1.0 for w in m.words_)
+    # what it learned tells the base lexicon's words from the other candidates (random
+    # scores would not: AUC 0.5)
+    from sklearn.metrics import roc_auc_score
+
+    every = NewWordMiner(base=str(pku_words), scorer="classifier", all_words=True).fit(pku_lines)
+    known = np.array([w.known for w in every.words_])
+    assert roc_auc_score(known, [w.score for w in every.words_]) > 0.8
     formula = NewWordMiner(base=str(pku_words)).fit(pku_lines)
     assert {w.word for w in m.words_} == {w.word for w in formula.words_}
+
+
+def test_every_candidate_is_accounted_for_by_one_named_step(mined):
+    steps = list(mined.rejected_)
+    assert steps[:3] == ["threshold", "dominated", "known"] and steps[-1] == "fragment"
+    assert {"stop_char", "date", "compound"} <= set(steps)
+    assert sum(mined.rejected_.values()) + len(mined.words_) == mined.candidates_.considered
+
+
+def test_a_repeated_line_counts_once_unless_kept(pku_lines, pku_words):
+    once = NewWordMiner(base=str(pku_words), min_count=3).fit(pku_lines)
+    twice = NewWordMiner(base=str(pku_words), min_count=3).fit(pku_lines + pku_lines)
+    nonblank = sum(1 for line in pku_lines if line.strip())
+    distinct = len({line.strip() for line in pku_lines if line.strip()})
+    assert twice.lines_ == 2 * nonblank and twice.duplicates_ == 2 * nonblank - distinct
+    assert [(w.word, w.count) for w in twice.words_] == [(w.word, w.count) for w in once.words_]
+    kept = NewWordMiner(base=str(pku_words), min_count=3, keep_duplicates=True).fit(
+        pku_lines + pku_lines)
+    alone = NewWordMiner(base=str(pku_words), min_count=3, keep_duplicates=True).fit(pku_lines)
+    assert kept.duplicates_ == 0 and kept.counts_.total == 2 * alone.counts_.total
+    counts = {w.word: w.count for w in kept.words_}
+    assert all(counts.get(w.word) == 2 * w.count for w in alone.words_)
+
+
+def test_min_count_defaults_from_the_corpus_size_and_means_what_it_says(mined, pku_lines,
+                                                                        pku_words):
+    from zhnlp.discovery.stats import default_min_count
+
+    assert [default_min_count(n) for n in (5_000, 100_000, 2_500_000, 300_000_000)] == \
+        [2, 2, 5, 9]
+    assert mined.min_count_ == default_min_count(mined.counts_.total + 1) or \
+        mined.min_count_ == 2  # PKU's test text: about 170k characters
+    by_count = {}
+    for k in (2, 3, 5):
+        m = NewWordMiner(base=str(pku_words), min_count=k).fit(pku_lines)
+        assert m.min_count_ == k and min(w.count for w in m.words_) == k
+        by_count[k] = m.words_
+    assert len(by_count[2]) > len(by_count[3]) > len(by_count[5])
+    # at the default the PKU test text gives a list of a hundred words and more, most of them
+    # words of its gold segmentation
+    assert len(mined.words_) >= 100

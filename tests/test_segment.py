@@ -15,7 +15,9 @@ from zhnlp.segment import Segmenter, read_lexicon
 
 @pytest.fixture(scope="module")
 def mined(pku_lines):
-    return NewWordMiner().fit(pku_lines)
+    # words seen 5 times and more: the rarer ones overlap (助申奥 beside 申奥), and the
+    # segmenter rightly prefers the longer, which is not what this file tests
+    return NewWordMiner(min_count=5).fit(pku_lines)
 
 
 @pytest.mark.parametrize("fmt", ["tsv", "jsonl", "jieba", "pkuseg"])

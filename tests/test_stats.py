@@ -93,5 +93,10 @@ def test_score_prefers_frequent_cohesive_free_words():
     s = stats.score(count, np.array([5.0, 1.0, 5.0]), np.array([3.0, 3.0, 3.0]),
                     np.array([3.0, 3.0, 0.1]))
     assert s[0] > s[1] and s[0] > s[2]
+    # a word stuck on one side (always followed by the same character) is worth less than
+    # one moderately free on both: the score takes the smaller entropy
+    stuck, free = stats.score(np.array([50, 50]), np.array([4.0, 4.0]), np.array([3.0, 1.0]),
+                              np.array([0.1, 1.0]))
+    assert stuck < free
     assert stats.score(np.array([5]), np.array([50.0]), np.array([1.0]), np.array([1.0]))[0] == \
         pytest.approx(math.log(5) * stats.COHESION_CAP)

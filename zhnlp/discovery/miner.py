@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from zhnlp.discovery.ngrams import (
     ids_file,
     merge,
 )
-from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, unit_text
+from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, RepeatedLines, unit_text
 from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside
 from zhnlp.discovery.scorer import classifier_scores
 from zhnlp.errors import ZhnlpError
@@ -53,7 +53,11 @@ class NewWordMiner:
     Parameters
     ----------
     min_count, max_len:
-        Thresholds of the candidates.
+        Thresholds of the candidates; ``min_count`` None: from the corpus size
+        (:func:`stats.default_min_count`, 2 at 100k characters, 5 at 2.5M).
+    keep_duplicates:
+        Count lines repeated verbatim every time; by default a repeated line is counted once
+        (templates, footers, corpora shipped twice are not language).
     base:
         The base lexicon: ``"jieba"``, ``"none"``, a path to a word list, or a
         :class:`BaseLexicon`.  Words it knows are left out of ``words_`` unless ``all_words``.
@@ -89,10 +93,13 @@ class NewWordMiner:
     words_ : list[Word]
     counts_ : NgramCounts
     candidates_ : stats.Candidates (the candidates that pass the thresholds, before the rules)
-    rejected_ : dict[str, int] (how many candidates each rule removed)
+    rejected_ : dict[str, int] (how many candidates each step of the selection removed)
+    min_count_ : int (the minimum count used)
+    lines_, duplicates_ : int (non-blank lines read, and how many repeated ones were skipped)
     """
 
-    def __init__(self, *, min_count: int = 5, max_len: int = 6, base: str | BaseLexicon = "jieba",
+    def __init__(self, *, min_count: int | None = None, max_len: int = 6,
+                 base: str | BaseLexicon = "jieba", keep_duplicates: bool = False,
                  all_words: bool = False, scorer: str = "formula", min_cohesion: float = 2.0,
                  min_entropy: float = 1.0, dominance: float = 0.9, fragment_share: float = 0.5,
                  samples: int = 10, keep_compounds: bool = False, bound_share: float = 0.8,
@@ -103,6 +110,7 @@ class NewWordMiner:
         self.min_count = min_count
         self.max_len = max_len
         self.base = base
+        self.keep_duplicates = keep_duplicates
         self.all_words = all_words
         self.scorer = scorer
         self.min_cohesion = min_cohesion
@@ -125,7 +133,7 @@ class NewWordMiner:
     # ------------------------------------------------------------------ fitting
 
     def _check_params(self) -> None:
-        if self.min_count < 1:
+        if self.min_count is not None and self.min_count < 1:
             raise ZhnlpError("min_count must be at least 1")
         if not 2 <= self.max_len <= 16:
             raise ZhnlpError("max_len must be between 2 and 16")
@@ -145,12 +153,20 @@ class NewWordMiner:
         with scratch_dir("mine", self.tmp_dir) as workdir:
             corpus = None
             own = None
+            self.lines_, self.duplicates_ = 0, 0
             if texts is not None:
-                corpus = encode_corpus(texts, f"{workdir}/units.i32",
+                repeated = None if self.keep_duplicates else RepeatedLines()
+                corpus = encode_corpus(repeated(texts) if repeated else texts,
+                                       f"{workdir}/units.i32",
                                        cut=rules.cut if self.use_rules else None,
                                        workers=self.workers)
+                if repeated is not None:
+                    self.lines_, self.duplicates_ = repeated.lines, repeated.dropped
                 complete = self.complete_counts or bool(extra)
-                own = self._count(corpus, 1 if complete else self.min_count, workdir)
+                # units, not boundaries: the measure a merged count's total gives
+                self.min_count_ = self.min_count or stats.default_min_count(
+                    int(np.count_nonzero(corpus.array())))
+                own = self._count(corpus, 1 if complete else self.min_count_, workdir)
             parts = ([own] if own is not None else []) + extra
             if not parts:
                 raise ZhnlpError("nothing to mine: give texts or counts")
@@ -158,8 +174,10 @@ class NewWordMiner:
             if merged.total == 0:
                 raise ZhnlpError("the corpus holds no text to count (only punctuation, "
                                  "symbols or spaces)")
+            if extra:  # the size of everything counted decides
+                self.min_count_ = self.min_count or stats.default_min_count(merged.total)
             self.counts_ = merged
-            self._select(merged.pruned(self.min_count), base, rules, corpus, own, workdir)
+            self._select(merged.pruned(self.min_count_), base, rules, corpus, own, workdir)
         return self
 
     def _count(self, corpus: UnitFile, min_count: int, workdir: str) -> NgramCounts:
@@ -176,54 +194,82 @@ class NewWordMiner:
         cands = stats.candidates(counts, self.max_len, min_cohesion=self.min_cohesion,
                                  min_entropy=self.min_entropy)
         self.candidates_ = cands
-        rejected: dict[str, int] = {}
-
-        def drop(mask: np.ndarray, reason: str) -> None:
-            rejected[reason] = rejected.get(reason, 0) + int((~mask & alive).sum())
-            alive[:] &= mask
-
-        rejected["threshold"] = cands.considered - len(cands)
-        alive = np.ones(len(cands), dtype=bool)
-        contains = base.__contains__
-        known = np.array([contains(w) for w in cands.words], dtype=bool)
-        drop(~dominated(counts, cands, self.dominance), "dominated")
-        # The classifier learns from the known words that pass the rules; otherwise the known
-        # ones can go first and spare the rules their checks.
-        if not self.all_words and self.scorer == "formula":
-            drop(~known, "known")
-        if self.use_rules:
-            compound = self._compounds(counts, cands, alive, base)
-            index = {w: i for i, w in enumerate(cands.words)}
-
-            def lexical(part: str) -> bool:  # what an affix attaches to: a word or a phrase
-                i = index.get(part)
-                if i is not None and alive[i]:
-                    return bool(known[i] or compound[i])
-                return part in base or compound_cuts(part, base.segment,
-                                                     base.__contains__) is not None
-
-            reasons = [rules.reject_reason(w, base.__contains__, lexical) if ok else None
-                       for w, ok in zip(cands.words, alive.tolist())]
+        known = np.array([w in base for w in cands.words], dtype=bool)
+        run = Selection(cands, counts, base, rules, known, corpus, corpus_counts, workdir)
+        rejected = {"threshold": cands.considered - len(cands)}
+        passed = run.alive.copy()
+        for name, step in self._pipeline(base, corpus is not None and corpus_counts is not None):
+            reasons = step(run)
+            if isinstance(reasons, np.ndarray):  # a keep-mask: its name is the reason
+                rejected.setdefault(name, 0)
+                reasons = [None if keep else name for keep in reasons.tolist()]
             for reason in sorted({r for r in reasons if r}):
-                drop(np.array([r != reason for r in reasons]), reason)
-            if not base.empty and not self.keep_compounds:
-                drop(~(compound & ~known), "compound")
-        passed = alive.copy()
-        if not self.all_words:
-            drop(~known, "known")
-        if self.use_rules and not base.empty and corpus is not None and corpus_counts is not None:
-            check = alive & ~known
-            share = self._inside_shares(counts, cands, check, base, corpus, corpus_counts, workdir)
-            drop(~(check & (share > self.fragment_share)), "fragment")
+                gone = np.array([r == reason for r in reasons]) & run.alive
+                rejected[reason] = rejected.get(reason, 0) + int(gone.sum())
+                run.alive &= ~gone
+            if name in LEARNED_AFTER:
+                passed = run.alive.copy()  # what the classifier learns from
         score = cands.score
         if self.scorer == "classifier":
             score = classifier_scores(cands, known, passed, seed=self.seed)
-        order = np.flatnonzero(alive)
-        order = order[np.argsort(-score[order], kind="stable")]
+        # ties by the string: the same order whatever the ids (a merged run's differ)
+        order = sorted(np.flatnonzero(run.alive).tolist(),
+                       key=lambda i: (-score[i], cands.words[i]))
         self.rejected_ = rejected
         self.words_ = [Word(cands.words[i], int(cands.count[i]), float(cands.cohesion[i]),
                             float(cands.left_entropy[i]), float(cands.right_entropy[i]),
-                            float(score[i]), bool(known[i])) for i in order.tolist()]
+                            float(score[i]), bool(known[i])) for i in order]
+
+    def _pipeline(self, base: BaseLexicon, have_corpus: bool) -> list[tuple[str, Step]]:
+        """The selection's steps, in order, by name: each gives a keep-mask over the
+        candidates (or, for the rules, a reason or None per candidate); a candidate goes at
+        the first step that rejects it, and ``rejected_`` counts it there.
+
+        ``known`` (the base lexicon's words, kept with ``all_words``) comes before the rules
+        for the formula scorer, which spares the rules their checks, and after them for the
+        classifier scorer, which learns from the known words that pass the rules.
+        """
+        known: list[tuple[str, Step]] = [] if self.all_words else [
+            ("known", lambda run: ~run.known)]
+        steps: list[tuple[str, Step]] = [
+            ("dominated", lambda run: ~dominated(run.counts, run.cands, self.dominance))]
+        if self.scorer == "formula":
+            steps += known
+        if self.use_rules:
+            steps.append(("rules", self._rule_reasons))
+            if not base.empty and not self.keep_compounds:
+                steps.append(("compound", lambda run: ~(run.compound(self) & ~run.known)))
+        if self.scorer == "classifier":
+            steps += known
+        if self.use_rules and not base.empty and have_corpus:
+            steps.append(("fragment", self._not_fragments))
+        return steps
+
+    def _rule_reasons(self, run: Selection) -> list[str | None]:
+        """The rules of ``lexicon/`` (numerals, dates, stop characters, affixes...): the
+        name of the rule that rejects each living candidate, None where none does."""
+        compound = run.compound(self)
+        index = {w: i for i, w in enumerate(run.cands.words)}
+        base = run.base
+
+        def lexical(part: str) -> bool:  # what an affix attaches to: a word or a phrase
+            i = index.get(part)
+            if i is not None and run.alive[i]:
+                return bool(run.known[i] or compound[i])
+            return part in base or compound_cuts(part, base.segment,
+                                                 base.__contains__) is not None
+
+        return [run.rules.reject_reason(w, base.__contains__, lexical) if ok else None
+                for w, ok in zip(run.cands.words, run.alive.tolist())]
+
+    def _not_fragments(self, run: Selection) -> np.ndarray:
+        """Candidates whose edges do not fall inside a base-segmenter token in most sampled
+        occurrences (known words are not checked)."""
+        check = run.alive & ~run.known
+        assert run.corpus is not None and run.corpus_counts is not None
+        share = self._inside_shares(run.counts, run.cands, check, run.base, run.corpus,
+                                    run.corpus_counts, run.workdir)
+        return ~(check & (share > self.fragment_share))
 
     def _compounds(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
                    base: BaseLexicon) -> np.ndarray:
@@ -281,6 +327,41 @@ class NewWordMiner:
                                          minlength=len(cands))[idx] / np.maximum(taken, 1)
                 bar.update(idx.size)
         return share
+
+
+# the classifier scorer learns from the candidates that passed these steps (known or not)
+LEARNED_AFTER = ("dominated", "rules", "compound")
+
+
+@dataclass
+class Selection:
+    """What the selection's steps read: the candidates, the counts, the base lexicon, the
+    rules, the corpus; ``alive`` marks the candidates no step has rejected yet."""
+
+    cands: stats.Candidates
+    counts: NgramCounts
+    base: BaseLexicon
+    rules: Rules
+    known: np.ndarray
+    corpus: UnitFile | None
+    corpus_counts: NgramCounts | None
+    workdir: str
+    alive: np.ndarray = field(default=None)  # type: ignore[assignment]
+    _compound: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.alive is None:
+            self.alive = np.ones(len(self.cands), dtype=bool)
+
+    def compound(self, miner: NewWordMiner) -> np.ndarray:
+        """The living candidates that are phrases of known words (computed once, when the
+        rules first ask)."""
+        if self._compound is None:
+            self._compound = miner._compounds(self.counts, self.cands, self.alive, self.base)
+        return self._compound
+
+
+Step = Callable[[Selection], "np.ndarray | list[str | None]"]
 
 
 def dominated(counts: NgramCounts, cands: stats.Candidates, share: float) -> np.ndarray:

@@ -10,7 +10,7 @@ code point; a run of Latin, Greek or Cyrillic letters and digits (``K``, ``XP``,
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -144,3 +144,29 @@ def encode(text: str, cut: Cut | None = None) -> tuple[np.ndarray, list[str]]:
 def unit_text(unit: int, runs: list[str]) -> str:
     """The text of one unit id."""
     return chr(unit) if unit < RUN_BASE else runs[unit - RUN_BASE]
+
+
+class RepeatedLines:
+    """Passes text chunks on with every line seen before left out (blank lines kept): a line
+    repeated verbatim (a site's footer, a reply template, a corpus shipped twice) is counted
+    once, since a template is not language.  ``lines`` and ``dropped`` count what went by."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.lines = 0
+        self.dropped = 0
+
+    def __call__(self, chunks: Iterable[str]) -> Iterator[str]:
+        for chunk in chunks:
+            kept = []
+            for line in chunk.split("\n"):
+                key = line.strip()
+                if key:
+                    self.lines += 1
+                    # 64-bit hashes: the set holds numbers, not the lines themselves
+                    if hash(key) in self.seen:
+                        self.dropped += 1
+                        continue
+                    self.seen.add(hash(key))
+                kept.append(line)
+            yield "\n".join(kept)

@@ -24,6 +24,16 @@ import numpy as np
 from zhnlp.discovery.ngrams import NgramCounts
 
 COHESION_CAP = 10.0
+# below e**(1/0.9) ~ 3 occurrences no n-gram reaches an entropy of 1: there the threshold
+# asks for this share of the largest entropy its count allows (ln count), all but one
+# neighbour different, so that a low min_count lets rare words in rather than nothing
+SMALL_COUNT_ENTROPY = 0.9
+
+
+def default_min_count(units: int) -> int:
+    """The fewest occurrences of a candidate, from the corpus size: 2 at 100k units (and
+    below), 5 at 2.5M, 9 at 300M; a rare word of a small corpus is seen a few times only."""
+    return max(2, round(2 * np.log10(max(units, 1) / 1e4)))
 
 
 @dataclass
@@ -88,7 +98,8 @@ def score(count: np.ndarray, cohesion: np.ndarray, left_entropy: np.ndarray,
 def candidates(counts: NgramCounts, max_len: int, *, min_cohesion: float = -np.inf,
                min_entropy: float = -np.inf) -> Candidates:
     """Statistics of the n-grams of 2 to ``max_len`` units in ``counts`` with at least
-    ``min_cohesion`` and both entropies at least ``min_entropy``.
+    ``min_cohesion`` and both entropies at least ``min_entropy`` (or, for n-grams seen too
+    seldom to reach it, ``SMALL_COUNT_ENTROPY`` of the ``ln count`` they can reach).
 
     The thresholds apply before any string is made: on a large corpus most n-grams fail
     them, and a Python string apiece would cost more memory than the counts themselves.
@@ -106,7 +117,8 @@ def candidates(counts: NgramCounts, max_len: int, *, min_cohesion: float = -np.i
         considered += count.size
         left = branching_entropy(count, counts.left_total[n - 1], counts.left_nlogn[n - 1])
         right = branching_entropy(count, counts.right_total[n - 1], counts.right_nlogn[n - 1])
-        rows = np.flatnonzero(np.minimum(left, right) >= min_entropy)
+        need = np.minimum(min_entropy, SMALL_COUNT_ENTROPY * np.log(np.maximum(count, 1)))
+        rows = np.flatnonzero(np.minimum(left, right) >= need)
         coh = cohesion(counts, counts.grams(n)[rows], count[rows])
         keep = coh >= min_cohesion
         rows, coh = rows[keep], coh[keep]
