@@ -20,7 +20,7 @@ from zhnlp.outputs import claim, need_folder, same_path
               help="Encoding of the corpus files (utf-8, gb18030, gbk, big5...).")
 @click.option("--min-count", default=None, type=click.IntRange(1),
               help="Candidates seen fewer times are ignored [default: from the corpus size: "
-              "2 up to 100k characters, 5 at 2.5M, 9 at 1 GB; printed in the summary].")
+              "3 up to 100k characters, 5 at 2.5M, 9 at 1 GB; printed in the summary].")
 @click.option("--keep-duplicates", is_flag=True,
               help="Count lines repeated verbatim each time (by default a repeated line, a "
               "template or footer, is counted once).")

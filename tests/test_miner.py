@@ -113,9 +113,8 @@ def test_min_count_defaults_from_the_corpus_size_and_means_what_it_says(mined, p
     from zhnlp.discovery.stats import default_min_count
 
     assert [default_min_count(n) for n in (5_000, 100_000, 2_500_000, 300_000_000)] == \
-        [2, 2, 5, 9]
-    assert mined.min_count_ == default_min_count(mined.counts_.total + 1) or \
-        mined.min_count_ == 2  # PKU's test text: about 170k characters
+        [3, 3, 5, 9]
+    assert mined.min_count_ == default_min_count(mined.counts_.total) == 3  # 150k units
     by_count = {}
     for k in (2, 3, 5):
         m = NewWordMiner(base=str(pku_words), min_count=k).fit(pku_lines)

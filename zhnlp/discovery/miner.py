@@ -54,7 +54,7 @@ class NewWordMiner:
     ----------
     min_count, max_len:
         Thresholds of the candidates; ``min_count`` None: from the corpus size
-        (:func:`stats.default_min_count`, 2 at 100k characters, 5 at 2.5M).
+        (:func:`stats.default_min_count`, 3 at 100k characters, 5 at 2.5M).
     keep_duplicates:
         Count lines repeated verbatim every time; by default a repeated line is counted once
         (templates, footers, corpora shipped twice are not language).
