@@ -21,6 +21,16 @@ from zhnlp.outputs import claim, need_folder, same_path
 @click.option("--min-count", default=None, type=click.IntRange(1),
               help="Candidates seen fewer times are ignored [default: from the corpus size: "
               "3 up to 100k characters, 5 at 2.5M, 9 at 1 GB; printed in the summary].")
+@click.option("--base-script", type=click.Choice(["simplified", "traditional", "as-is"]),
+              default="simplified", show_default=True,
+              help="The script of the base lexicon: candidates are looked up converted to it "
+              "(OpenCC), so traditional text mines against jieba's simplified dictionary.")
+@click.option("--word-model", is_flag=True,
+              help="Keep only candidates that a unigram word model fitted by EM uses as words "
+              "in at least half their occurrences (experimental; see README).")
+@click.option("--keep-case", is_flag=True,
+              help="Count Latin runs that differ in case only (VISTA系统, vista系统) apart; by "
+              "default they are one word, shown in the form seen most often.")
 @click.option("--keep-duplicates", is_flag=True,
               help="Count lines repeated verbatim each time (by default a repeated line, a "
               "template or footer, is counted once).")
@@ -58,6 +68,7 @@ from zhnlp.outputs import claim, need_folder, same_path
 @click.option("--seed", default=0, show_default=True, help="Seed of the classifier scorer.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None,
+                   word_model: bool, base_script: str, keep_case: bool,
                    keep_duplicates: bool, max_len: int,
                    base: str, all_words: bool, scorer: str, min_cohesion: float,
                    min_entropy: float, fragment_share: float, no_rules: bool, keep_compounds: bool,
@@ -89,14 +100,16 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None
     with contextlib.ExitStack() as held:
         held.enter_context(claim(out, inputs))
         held.enter_context(claim(save_counts, inputs))
-        _discover(corpus, encoding, min_count, keep_duplicates, max_len, base, all_words,
-                  scorer, min_cohesion,
-                  min_entropy, fragment_share, no_rules, keep_compounds, rules_dir, fmt, top,
-                  out, workers, save_counts, count_files, tmp_dir, seed, quiet)
+        _discover(corpus, encoding, min_count, word_model, base_script, keep_case,
+                  keep_duplicates, max_len, base, all_words, scorer, min_cohesion, min_entropy,
+                  fragment_share, no_rules, keep_compounds, rules_dir, fmt, top, out, workers,
+                  save_counts, count_files, tmp_dir, seed, quiet)
 
 
 def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
-              keep_duplicates: bool, max_len: int, base: str,
+              word_model: bool, base_script: str, keep_case: bool, keep_duplicates: bool,
+              max_len: int,
+              base: str,
               all_words: bool, scorer: str, min_cohesion: float, min_entropy: float,
               fragment_share: float, no_rules: bool, keep_compounds: bool,
               rules_dir: str | None, fmt: str, top: int | None, out: str | None, workers: int,
@@ -109,7 +122,9 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
                              f"needs {max_len + 1}")
     texts = (itertools.chain.from_iterable(iter_text(p, encoding, quiet=quiet) for p in corpus)
              if corpus else None)
-    miner = NewWordMiner(min_count=min_count, keep_duplicates=keep_duplicates, max_len=max_len,
+    miner = NewWordMiner(min_count=min_count, word_model=word_model, base_script=base_script,
+                         keep_case=keep_case,
+                         keep_duplicates=keep_duplicates, max_len=max_len,
                          base=base, all_words=all_words,
                          scorer=scorer, min_cohesion=min_cohesion, min_entropy=min_entropy,
                          fragment_share=fragment_share,

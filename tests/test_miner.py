@@ -124,3 +124,62 @@ def test_min_count_defaults_from_the_corpus_size_and_means_what_it_says(mined, p
     # at the default the PKU test text gives a list of a hundred words and more, most of them
     # words of its gold segmentation
     assert len(mined.words_) >= 100
+
+
+def test_latin_case_folds_into_one_unit_shown_in_its_commonest_form(tmp_path):
+    import json
+    import re
+    import unicodedata
+    from collections import Counter
+
+    from conftest import DATA, need
+
+    from zhnlp.discovery.ngrams import merge
+    from zhnlp.discovery.normalize import RUN_BASE
+    from zhnlp.errors import ZhnlpError
+
+    path = need(DATA / "cluener" / "train.json")
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    runs = Counter(m.group(0) for t in texts
+                   for m in re.finditer(r"[A-Za-z0-9]+", unicodedata.normalize("NFKC", t)))
+    dota = {form: k for form, k in runs.items() if form.lower() == "dota"}
+    assert len(dota) >= 4  # DOTA, DotA, dota, Dota: CLUENER's game news writes it every way
+    params = dict(base="none", use_rules=False, min_count=5, keep_duplicates=True)
+    folded = NewWordMiner(**params).fit(texts)
+    at = folded.counts_.runs.index("dota")
+    assert folded.counts_.count_of(np.array([[RUN_BASE + at]]))[0] == sum(dota.values())
+    assert folded.counts_.shown[at] == max(dota, key=dota.get) == "DOTA"
+    shown = [w.word for w in folded.words_]
+    assert len({w.lower() for w in shown}) == len(shown)  # no two words differ in case only
+    kept = NewWordMiner(**params, keep_case=True).fit(texts)
+    for form, k in dota.items():
+        unit = RUN_BASE + kept.counts_.runs.index(form)
+        assert kept.counts_.count_of(np.array([[unit]]))[0] == k
+    folded.counts_.save(str(tmp_path / "f.npz"))
+    again = NgramCounts.load(str(tmp_path / "f.npz"))
+    assert again.folded and again.shown == folded.counts_.shown
+    with pytest.raises(ZhnlpError, match="--keep-case"):
+        merge([again, kept.counts_])
+
+
+def test_traditional_text_mines_against_a_simplified_base(pku_lines, pku_words):
+    import opencc
+
+    from zhnlp.discovery.base import load_base
+
+    to_trad, to_simp = opencc.OpenCC("s2t").convert, opencc.OpenCC("t2s").convert
+    trad = [to_trad(line) for line in pku_lines]
+    params = dict(base=str(pku_words), min_count=3)
+    simplified = {w.word for w in NewWordMiner(**params).fit(pku_lines).words_}
+    found = NewWordMiner(**params).fit(trad).words_
+    back = {to_simp(w.word) for w in found}
+    assert any(w.word != to_simp(w.word) for w in found)  # shown as the text writes them
+    assert len(back & simplified) >= 0.9 * max(len(back), len(simplified))
+    # looked up as they are, the known words in traditional form all come out as "new"
+    as_is = {w.word for w in NewWordMiner(**params, base_script="as-is").fit(trad).words_}
+    assert len(as_is) > 2 * len(found) and to_trad("中国") not in {w.word for w in found}
+    base = load_base(str(pku_words))
+    line = trad[3].replace(" ", "")
+    pieces = base.segment(line)
+    assert "".join(pieces) == line and len(pieces) == len(load_base(str(pku_words)).segment(
+        pku_lines[3].replace(" ", "")))

@@ -2,6 +2,11 @@
 
 ``jieba`` (jieba's own ``dict.txt``), ``none``, or a path to a word list (one word per line,
 optionally followed by a count, as jieba dictionaries and ``pku_training_words`` are).
+
+The base may be written in another script than the corpus: with ``script`` "simplified"
+(the default: jieba's dictionary is simplified) a candidate is looked up, and text is
+segmented, in its OpenCC ``t2s`` conversion (房間 is the known 房间, not a new word);
+"traditional" converts the other way (``s2t``), "as-is" not at all.
 """
 
 from __future__ import annotations
@@ -9,9 +14,12 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from zhnlp.errors import InputError
+from zhnlp.errors import InputError, ZhnlpError
+
+SCRIPTS = ("simplified", "traditional", "as-is")
 
 
 @dataclass
@@ -24,20 +32,31 @@ class BaseLexicon:
 
     name: str
     words: dict[str, int] | None
+    convert: Callable[[str], str] | None = None  # into the base's script (see the module)
 
     @property
     def empty(self) -> bool:
         return self.words is not None and not self.words
 
     def __contains__(self, word: str) -> bool:
-        return self._has(word)
+        return self._has(self.convert(word) if self.convert else word)
 
     def segment(self, text: str) -> list[str]:
-        """Cut ``text`` with jieba's algorithm over this lexicon, HMM off (no guessed words).
+        """Cut ``text`` with jieba's algorithm over this lexicon, HMM off (no guessed words),
+        in the base's script; the pieces come back in ``text``'s own characters.
 
         Runs on rjieba (jieba's Rust port, same dictionary and output, ~20x faster).
         """
-        return self._cut(text, False)
+        if self.convert is None:
+            return self._cut(text, False)
+        converted = self.convert(text)
+        if len(converted) != len(text):  # a conversion that changed lengths: cut as it is
+            return self._cut(text, False)
+        pieces, start = [], 0
+        for token in self._cut(converted, False):
+            pieces.append(text[start:start + len(token)])
+            start += len(token)
+        return pieces
 
     def __post_init__(self) -> None:
         # Bound once (the miner asks these of every candidate); rjieba loads on first use.
@@ -94,10 +113,21 @@ def read_word_list(path: str) -> dict[str, int]:
     return words
 
 
-def load_base(spec: str) -> BaseLexicon:
-    """``jieba``, ``none`` or a path to a word list."""
+def converter(script: str) -> Callable[[str], str] | None:
+    """OpenCC's conversion into ``script`` (:data:`SCRIPTS`); None for "as-is"."""
+    if script not in SCRIPTS:
+        raise ZhnlpError(f"unknown script {script!r} ({', '.join(SCRIPTS)})")
+    if script == "as-is":
+        return None
+    import opencc
+
+    return opencc.OpenCC("t2s" if script == "simplified" else "s2t").convert
+
+
+def load_base(spec: str, script: str = "simplified") -> BaseLexicon:
+    """``jieba``, ``none`` or a path to a word list, written in ``script``."""
     if spec == "none":
         return BaseLexicon("none", {})
-    if spec == "jieba":
-        return BaseLexicon("jieba", None)
-    return BaseLexicon(os.path.basename(spec), read_word_list(spec))
+    words = None if spec == "jieba" else read_word_list(spec)
+    return BaseLexicon("jieba" if spec == "jieba" else os.path.basename(spec), words,
+                       converter(script))

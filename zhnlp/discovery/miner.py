@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from zhnlp.discovery import stats
-from zhnlp.discovery.base import BaseLexicon, load_base
+from zhnlp.discovery.base import BaseLexicon, converter, load_base
 from zhnlp.discovery.ngrams import (
     NgramCounts,
     UnitFile,
@@ -20,6 +20,7 @@ from zhnlp.discovery.ngrams import (
 from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, RepeatedLines, unit_text
 from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside
 from zhnlp.discovery.scorer import classifier_scores
+from zhnlp.discovery.wordmodel import WordModel
 from zhnlp.errors import ZhnlpError
 from zhnlp.outputs import scratch_dir
 from zhnlp.progress import progress_bar
@@ -55,12 +56,19 @@ class NewWordMiner:
     min_count, max_len:
         Thresholds of the candidates; ``min_count`` None: from the corpus size
         (:func:`stats.default_min_count`, 3 at 100k characters, 5 at 2.5M).
+    keep_case:
+        Count runs of Latin letters that differ in case only (VISTA, vista) apart; by default
+        they are one, shown in the form seen most often.
     keep_duplicates:
         Count lines repeated verbatim every time; by default a repeated line is counted once
         (templates, footers, corpora shipped twice are not language).
     base:
         The base lexicon: ``"jieba"``, ``"none"``, a path to a word list, or a
         :class:`BaseLexicon`.  Words it knows are left out of ``words_`` unless ``all_words``.
+    base_script:
+        The script the base is written in: ``"simplified"`` (candidates are looked up in
+        their OpenCC t2s form: traditional text against jieba), ``"traditional"`` (s2t), or
+        ``"as-is"``.
     scorer:
         ``"formula"`` (the score of :mod:`zhnlp.discovery.stats`) or ``"classifier"`` (the
         probability that a scikit-learn classifier, trained to tell the known candidates from
@@ -79,6 +87,18 @@ class NewWordMiner:
         ``keep_compounds``, or unless at some cut the candidate holds ``bound_share`` or more
         of the rarer side's occurrences, seen at least ``bound_evidence`` times (杜|拉拉: 拉拉
         is seldom seen without 杜).
+    word_model, min_word_share, word_model_units, word_model_iterations:
+        Keep only the candidates that a unigram word model fitted by EM (on the first
+        ``word_model_units`` units, ``word_model_iterations`` rounds) uses as words in at
+        least ``min_word_share`` of their occurrences (:mod:`zhnlp.discovery.wordmodel`).
+        Off by default: on its own the unigram model favours long strings (a rare 助申奥
+        takes the uses of 申奥), so it does not yet improve the list.
+    word_model, min_word_share, word_model_units, word_model_iterations:
+        Keep only the candidates that a unigram word model fitted by EM (on the first
+        ``word_model_units`` units, ``word_model_iterations`` rounds) uses as words in at
+        least ``min_word_share`` of their occurrences (:mod:`zhnlp.discovery.wordmodel`).
+        Off by default: on its own the unigram model favours long strings (a rare 助申奥
+        takes the uses of 申奥), so it does not yet improve the list.
     complete_counts:
         Keep the counts of every n-gram (not only the frequent ones), so that ``counts_``
         can be saved and merged with other corpora's without losing anything.
@@ -100,10 +120,13 @@ class NewWordMiner:
 
     def __init__(self, *, min_count: int | None = None, max_len: int = 6,
                  base: str | BaseLexicon = "jieba", keep_duplicates: bool = False,
+                 keep_case: bool = False, base_script: str = "simplified",
                  all_words: bool = False, scorer: str = "formula", min_cohesion: float = 2.0,
                  min_entropy: float = 1.0, dominance: float = 0.9, fragment_share: float = 0.5,
                  samples: int = 10, keep_compounds: bool = False, bound_share: float = 0.8,
-                 bound_evidence: int = 50,
+                 bound_evidence: int = 50, word_model: bool = False,
+                 min_word_share: float = 0.5, word_model_units: int = 20_000_000,
+                 word_model_iterations: int = 5,
                  complete_counts: bool = False, use_rules: bool = True,
                  rules: Rules | None = None, workers: int = 1, shard_size: int = 1 << 22,
                  tmp_dir: str | None = None, seed: int = 0, quiet: bool = True) -> None:
@@ -111,6 +134,8 @@ class NewWordMiner:
         self.max_len = max_len
         self.base = base
         self.keep_duplicates = keep_duplicates
+        self.keep_case = keep_case
+        self.base_script = base_script
         self.all_words = all_words
         self.scorer = scorer
         self.min_cohesion = min_cohesion
@@ -121,6 +146,10 @@ class NewWordMiner:
         self.keep_compounds = keep_compounds
         self.bound_share = bound_share
         self.bound_evidence = bound_evidence
+        self.word_model = word_model
+        self.min_word_share = min_word_share
+        self.word_model_units = word_model_units
+        self.word_model_iterations = word_model_iterations
         self.complete_counts = complete_counts
         self.use_rules = use_rules
         self.rules = rules
@@ -148,7 +177,8 @@ class NewWordMiner:
         together with already counted corpora in ``counts``."""
         self._check_params()
         rules = self.rules if self.rules is not None else Rules.load()
-        base = self.base if isinstance(self.base, BaseLexicon) else load_base(self.base)
+        base = self.base if isinstance(self.base, BaseLexicon) else load_base(self.base,
+                                                                              self.base_script)
         extra = list(counts)
         with scratch_dir("mine", self.tmp_dir) as workdir:
             corpus = None
@@ -159,7 +189,7 @@ class NewWordMiner:
                 corpus = encode_corpus(repeated(texts) if repeated else texts,
                                        f"{workdir}/units.i32",
                                        cut=rules.cut if self.use_rules else None,
-                                       workers=self.workers)
+                                       workers=self.workers, fold_case=not self.keep_case)
                 if repeated is not None:
                     self.lines_, self.duplicates_ = repeated.lines, repeated.dropped
                 complete = self.complete_counts or bool(extra)
@@ -241,13 +271,28 @@ class NewWordMiner:
                 steps.append(("compound", lambda run: ~(run.compound(self) & ~run.known)))
         if self.scorer == "classifier":
             steps += known
+        if self.word_model and have_corpus:
+            steps.append(("word_model", self._used_as_words))
         if self.use_rules and not base.empty and have_corpus:
             steps.append(("fragment", self._not_fragments))
         return steps
 
+    def _used_as_words(self, run: Selection) -> np.ndarray:
+        """Candidates that the word model uses as words in at least ``min_word_share`` of
+        their occurrences (known words are not judged); see :mod:`wordmodel`."""
+        assert run.corpus is not None and run.corpus_counts is not None
+        share = word_shares(run.cands, run.counts, run.corpus, run.corpus_counts, run.workdir,
+                            self.max_len, self.word_model_units, self.word_model_iterations)
+        self.word_share_ = share
+        return run.known | (share >= self.min_word_share)
+
     def _rule_reasons(self, run: Selection) -> list[str | None]:
         """The rules of ``lexicon/`` (numerals, dates, stop characters, affixes...): the
-        name of the rule that rejects each living candidate, None where none does."""
+        name of the rule that rejects each living candidate, None where none does.  The rule
+        files are written in simplified characters: a candidate is checked in its OpenCC
+        t2s form (一隻 is 一只, a quantity)."""
+        simplified = converter("simplified")
+        assert simplified is not None
         compound = run.compound(self)
         index = {w: i for i, w in enumerate(run.cands.words)}
         base = run.base
@@ -259,8 +304,8 @@ class NewWordMiner:
             return part in base or compound_cuts(part, base.segment,
                                                  base.__contains__) is not None
 
-        return [run.rules.reject_reason(w, base.__contains__, lexical) if ok else None
-                for w, ok in zip(run.cands.words, run.alive.tolist())]
+        return [run.rules.reject_reason(simplified(w), base.__contains__, lexical) if ok
+                else None for w, ok in zip(run.cands.words, run.alive.tolist())]
 
     def _not_fragments(self, run: Selection) -> np.ndarray:
         """Candidates whose edges do not fall inside a base-segmenter token in most sampled
@@ -285,7 +330,7 @@ class NewWordMiner:
             out[i] = True
             n = int(cands.length[i])
             if n != len(word):  # runs of several characters: character offsets -> units
-                ends = np.cumsum([len(unit_text(int(u), counts.runs))
+                ends = np.cumsum([len(unit_text(int(u), counts.shown))
                                   for u in counts.grams(n)[cands.level_row[i]]]).tolist()
                 cuts = [ends.index(k) + 1 if k in ends else None for k in cuts]
                 if None in cuts:  # a cut inside a run: the run holds together
@@ -320,7 +365,7 @@ class NewWordMiner:
                 owner = np.repeat(idx, [len(samples.get(r, ())) for r in rows.tolist()])
                 positions = [p for r in rows.tolist() for p in samples.get(r, ())]
                 inside = np.array([edge_inside(c, s, e, base.segment) for c, s, e in
-                                   occurrence_contexts(units, positions, n, corpus.runs)],
+                                   occurrence_contexts(units, positions, n, corpus.shown)],
                                   dtype=np.float64)
                 taken = np.bincount(owner, minlength=len(cands))[idx]
                 share[idx] = np.bincount(owner, weights=inside,
@@ -362,6 +407,36 @@ class Selection:
 
 
 Step = Callable[[Selection], "np.ndarray | list[str | None]"]
+
+
+def word_shares(cands: stats.Candidates, counts: NgramCounts, corpus: UnitFile,
+                corpus_counts: NgramCounts, workdir: str, max_len: int, sample: int,
+                iterations: int) -> np.ndarray:
+    """For each candidate, the share of its occurrences that a unigram word model (single
+    units + every candidate, fitted by EM on the first ``sample`` units of the corpus) uses
+    as a word; NaN for a candidate not seen in the sample."""
+    units = np.asarray(corpus.array()[:min(sample, corpus.length)])
+    if units[-1] != BOUNDARY:  # end the sample at a sentence's end
+        units = units[:np.flatnonzero(units == BOUNDARY)[-1] + 1]
+    size = units.size
+    singles, unit_ids, unit_counts = np.unique(units, return_inverse=True, return_counts=True)
+    word_at = np.full((max_len, size), -1, dtype=np.int32)
+    word_at[0] = np.where(units == BOUNDARY, -1, unit_ids)
+    offset = singles.size
+    for n in range(2, max_len + 1):
+        idx = np.flatnonzero(cands.length == n)
+        rows = corpus_counts.lookup(counts.grams(n)[cands.level_row[idx]])
+        row_to_word = np.full(corpus_counts.counts[n - 1].size + 1, -1, dtype=np.int32)
+        row_to_word[rows[rows >= 0]] = offset + idx[rows >= 0]
+        ids = np.asarray(np.memmap(ids_file(workdir, n), dtype=np.int32, mode="r",
+                                   shape=(corpus.length,))[:size])
+        word_at[n - 1] = row_to_word[ids]  # -1 (infrequent) picks the last slot: -1
+    raw = np.bincount(word_at[word_at >= 0], minlength=offset + len(cands)).astype(np.float64)
+    raw[:offset] = np.where(singles == BOUNDARY, 0, unit_counts)
+    model = WordModel(iterations=iterations).fit(units, word_at, np.maximum(raw, 1e-9))
+    seen = raw[offset:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(seen > 0, model.expected_[offset:] / seen, np.nan)
 
 
 def dominated(counts: NgramCounts, cands: stats.Candidates, share: float) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, Cut, encode, unit_text
-from zhnlp.errors import InputError
+from zhnlp.errors import InputError, ZhnlpError
 from zhnlp.io import atomic_write
 from zhnlp.parallel import bounded_imap, make_pool
 
@@ -120,7 +120,16 @@ class NgramCounts:
     right_nlogn: list[np.ndarray] = field(default_factory=list)
     left_total: list[np.ndarray] = field(default_factory=list)
     left_nlogn: list[np.ndarray] = field(default_factory=list)
+    # Latin case folded: ``runs`` are lower-cased keys, ``forms`` the form shown for each
+    # (the one seen most); without folding ``forms`` is None and the runs show as they are
+    folded: bool = False
+    forms: list[str] | None = None
     _grams: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def shown(self) -> list[str]:
+        """The text of each run as output shows it."""
+        return self.forms if self.forms is not None else self.runs
 
     @property
     def vocab_size(self) -> int:
@@ -177,7 +186,7 @@ class NgramCounts:
         flat = np.where(grams >= RUN_BASE, 0x20, grams).astype("<u4").tobytes().decode("utf-32-le")
         out = [flat[i:i + n] for i in range(0, len(flat), n)]
         for r in np.flatnonzero(has_run).tolist():
-            out[r] = "".join(unit_text(int(u), self.runs) for u in grams[r])
+            out[r] = "".join(unit_text(int(u), self.shown) for u in grams[r])
         return out
 
     # ----------------------------------------------------------------- derived forms
@@ -207,7 +216,8 @@ class NgramCounts:
         if min_count <= self.min_count:
             return self
         v = self.vocab_size
-        out = NgramCounts(self.runs, self.total, min_count, [], [])
+        out = NgramCounts(self.runs, self.total, min_count, [], [], folded=self.folded,
+                          forms=self.forms)
         kept_prev: np.ndarray | None = None
         for n in range(1, self.max_n + 1):
             keys, counts = self.keys[n - 1], self.counts[n - 1]
@@ -232,7 +242,10 @@ class NgramCounts:
             "format": np.array(FORMAT),
             "runs": np.array("\n".join(self.runs)),
             "meta": np.array([self.total, self.min_count, self.max_n], dtype=np.int64),
+            "folded": np.array(self.folded),
         }
+        if self.forms is not None:
+            arrays["forms"] = np.array("\n".join(self.forms))
         for n in range(1, self.max_n + 1):
             arrays[f"keys{n}"] = self.keys[n - 1]
             arrays[f"counts{n}"] = self.counts[n - 1]
@@ -247,6 +260,8 @@ class NgramCounts:
                 if "format" not in data or str(data["format"]) != FORMAT:
                     raise InputError(path, f"not a zhnlp counts file (expected {FORMAT})")
                 runs_text = str(data["runs"])
+                folded = bool(data["folded"]) if "folded" in data else False
+                forms_text = str(data["forms"]) if "forms" in data else None
                 total, min_count, max_n = (int(x) for x in data["meta"])
                 keys = [data[f"keys{n}"].astype(np.int64) for n in range(1, max_n + 1)]
                 counts = [data[f"counts{n}"].astype(np.int64) for n in range(1, max_n + 1)]
@@ -255,7 +270,9 @@ class NgramCounts:
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(path, f"not a readable zhnlp counts file ({exc})") from None
         runs = runs_text.split("\n") if runs_text else []
-        return cls(runs, total, min_count, keys, counts).with_neighbour_sums()
+        forms = (forms_text.split("\n") if forms_text else []) if forms_text is not None else None
+        return cls(runs, total, min_count, keys, counts, folded=folded,
+                   forms=forms).with_neighbour_sums()
 
 
 def merge(parts: list[NgramCounts]) -> NgramCounts:
@@ -266,13 +283,18 @@ def merge(parts: list[NgramCounts]) -> NgramCounts:
     """
     if len(parts) == 1:
         return parts[0]
+    if len({p.folded for p in parts}) > 1:
+        raise ZhnlpError("counts made with and without Latin case folding (--keep-case) do "
+                         "not add up: count them the same way")
     runs: list[str] = []
+    forms: list[str] = []  # a run's form from the first part that has it
     index: dict[str, int] = {}
     for part in parts:
-        for run in part.runs:
+        for run, form in zip(part.runs, part.shown):
             index.setdefault(run, len(runs))
             if len(runs) < len(index):
                 runs.append(run)
+                forms.append(form)
     v = RUN_BASE + len(runs)
     max_n = min(p.max_n for p in parts)
     grams = []
@@ -280,7 +302,8 @@ def merge(parts: list[NgramCounts]) -> NgramCounts:
         remap = np.arange(part.vocab_size, dtype=np.int64)
         remap[RUN_BASE:] = RUN_BASE + np.array([index[r] for r in part.runs], dtype=np.int64)
         grams.append([remap[part.grams(n)] for n in range(1, max_n + 1)])
-    out = NgramCounts(runs, sum(p.total for p in parts), max(p.min_count for p in parts), [], [])
+    out = NgramCounts(runs, sum(p.total for p in parts), max(p.min_count for p in parts), [], [],
+                      folded=parts[0].folded, forms=forms if parts[0].folded else None)
     for n in range(1, max_n + 1):
         keyed = []
         for part, part_grams in zip(parts, grams):
@@ -303,6 +326,12 @@ class UnitFile:
     path: str
     length: int
     runs: list[str]
+    forms: list[str] | None = None  # with case folding: each run's most frequent form
+
+    @property
+    def shown(self) -> list[str]:
+        """The text of each run as the corpus has it (its most frequent form)."""
+        return self.forms if self.forms is not None else self.runs
 
     def array(self) -> np.ndarray:
         return np.memmap(self.path, dtype=np.int32, mode="r", shape=(self.length,))
@@ -422,7 +451,8 @@ def count_corpus(corpus: UnitFile, max_n: int, min_count: int, workdir: str, *,
         unit_counts[BOUNDARY] = 0
         total = int(unit_counts.sum())
         keys1 = np.flatnonzero(unit_counts >= min_count).astype(np.int64)
-        counts = NgramCounts(corpus.runs, total, min_count, [keys1], [unit_counts[keys1]])
+        counts = NgramCounts(corpus.runs, total, min_count, [keys1], [unit_counts[keys1]],
+                             folded=corpus.forms is not None, forms=corpus.forms)
         row_of_unit = np.full(v, -1, dtype=np.int32)
         row_of_unit[keys1] = np.arange(keys1.size, dtype=np.int32)
         ids_path = ids_file(workdir, 1)
@@ -482,9 +512,13 @@ def ids_file(workdir: str, n: int) -> str:
 
 
 def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
-                  workers: int = 1) -> UnitFile:
-    """Encode text chunks (in order) into a unit file at ``path``; run ids become global."""
-    index: dict[str, int] = {}  # run text -> global run id, in order of first sight
+                  workers: int = 1, fold_case: bool = False) -> UnitFile:
+    """Encode text chunks (in order) into a unit file at ``path``; run ids become global.
+
+    ``fold_case``: runs that differ in Latin (Greek, Cyrillic) case only are one unit
+    (VISTA, Vista, vista), shown in the form seen most often (the first seen of a tie)."""
+    index: dict[str, int] = {}  # run text (lower-cased with fold_case) -> global run id
+    seen: list[dict[str, int]] = []  # with fold_case: each run's forms and their counts
     length = 1
     with open(path, "wb") as out:
         out.write(np.array([BOUNDARY], dtype=np.int32).tobytes())
@@ -494,9 +528,15 @@ def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
                       if pool is not None else (encode(t, cut) for t in texts))
             for units, local_runs in chunks:
                 if local_runs:
-                    remap = np.array([index.setdefault(r, len(index)) for r in local_runs],
+                    keys = [r.lower() for r in local_runs] if fold_case else local_runs
+                    remap = np.array([index.setdefault(k, len(index)) for k in keys],
                                      dtype=np.int32)
                     is_run = units >= RUN_BASE
+                    if fold_case:
+                        times = np.bincount(units[is_run] - RUN_BASE, minlength=len(local_runs))
+                        seen.extend({} for _ in range(len(index) - len(seen)))
+                        for form, run_id, k in zip(local_runs, remap.tolist(), times.tolist()):
+                            seen[run_id][form] = seen[run_id].get(form, 0) + k
                     units[is_run] = RUN_BASE + remap[units[is_run] - RUN_BASE]
                 body = units[1:]  # every chunk starts with a boundary; one is enough
                 out.write(body.tobytes())
@@ -504,4 +544,5 @@ def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
         finally:
             if pool is not None:
                 pool.terminate()
-    return UnitFile(path, length, list(index))
+    forms = [max(f, key=f.__getitem__) for f in seen] if fold_case else None
+    return UnitFile(path, length, list(index), forms)
