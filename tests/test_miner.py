@@ -183,3 +183,13 @@ def test_traditional_text_mines_against_a_simplified_base(pku_lines, pku_words):
     pieces = base.segment(line)
     assert "".join(pieces) == line and len(pieces) == len(load_base(str(pku_words)).segment(
         pku_lines[3].replace(" ", "")))
+
+
+def test_a_new_word_beside_a_known_one_is_a_phrase_unless_bound(pku_lines, pku_words):
+    m = NewWordMiner(base=str(pku_words), min_count=3).fit(pku_lines)
+    words = {w.word for w in m.words_}
+    # 申奥 (the Olympic bid) is new to the base; 助申奥 "help the bid" is 助 + 申奥
+    assert "申奥" in words and "助申奥" not in words and "李鹏等" not in words
+    assert m.rejected_["nested"] >= 3
+    # names whose new part is seldom seen alone stay whole
+    assert {"拉姆斯菲尔德", "伊斯梅利亚"} <= words

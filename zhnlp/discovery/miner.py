@@ -18,7 +18,7 @@ from zhnlp.discovery.ngrams import (
     merge,
 )
 from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, RepeatedLines, unit_text
-from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside
+from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside, nested_cuts
 from zhnlp.discovery.scorer import classifier_scores
 from zhnlp.discovery.wordmodel import WordModel
 from zhnlp.errors import ZhnlpError
@@ -86,13 +86,8 @@ class NewWordMiner:
         characters) is a phrase of them and dropped (中国人民, 性价比高), unless
         ``keep_compounds``, or unless at some cut the candidate holds ``bound_share`` or more
         of the rarer side's occurrences, seen at least ``bound_evidence`` times (杜|拉拉: 拉拉
-        is seldom seen without 杜).
-    word_model, min_word_share, word_model_units, word_model_iterations:
-        Keep only the candidates that a unigram word model fitted by EM (on the first
-        ``word_model_units`` units, ``word_model_iterations`` rounds) uses as words in at
-        least ``min_word_share`` of their occurrences (:mod:`zhnlp.discovery.wordmodel`).
-        Off by default: on its own the unigram model favours long strings (a rare 助申奥
-        takes the uses of 申奥), so it does not yet improve the list.
+        is seldom seen without 杜).  The same with the new words found so far as words
+        ("nested": 助申奥 = 助 + the new 申奥), bound at half the rarer part's occurrences.
     word_model, min_word_share, word_model_units, word_model_iterations:
         Keep only the candidates that a unigram word model fitted by EM (on the first
         ``word_model_units`` units, ``word_model_iterations`` rounds) uses as words in at
@@ -269,6 +264,7 @@ class NewWordMiner:
             steps.append(("rules", self._rule_reasons))
             if not base.empty and not self.keep_compounds:
                 steps.append(("compound", lambda run: ~(run.compound(self) & ~run.known)))
+                steps.append(("nested", self._not_nested))
         if self.scorer == "classifier":
             steps += known
         if self.word_model and have_corpus:
@@ -285,6 +281,22 @@ class NewWordMiner:
                             self.max_len, self.word_model_units, self.word_model_iterations)
         self.word_share_ = share
         return run.known | (share >= self.min_word_share)
+
+    def _not_nested(self, run: Selection) -> np.ndarray:
+        """Candidates that are not phrases of the words found so far: a new word next to a
+        known one (助申奥: 助 + the new 申奥) is a phrase as a known pair is, unless the
+        candidate holds half or more of the rarer part's occurrences (门市部 of 门市,
+        伊斯梅利亚 of 梅利亚: names and words whose new part is seldom seen without them)."""
+        fresh = {w for w, ok in zip(run.cands.words, (run.alive & ~run.known).tolist()) if ok}
+        base = run.base
+
+        def cuts_of(word: str) -> list[int] | None:
+            return nested_cuts(word, lambda t: t != word and (t in fresh or t in base))
+
+        # a new part is rare itself: holding half of its occurrences binds it, however few
+        nested = self._compounds(run.counts, run.cands, run.alive & ~run.known, cuts_of,
+                                 NESTED_BOUND_SHARE, 1)
+        return ~nested
 
     def _rule_reasons(self, run: Selection) -> list[str | None]:
         """The rules of ``lexicon/`` (numerals, dates, stop characters, affixes...): the
@@ -317,14 +329,17 @@ class NewWordMiner:
         return ~(check & (share > self.fragment_share))
 
     def _compounds(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
-                   base: BaseLexicon) -> np.ndarray:
-        """Which candidates in ``mask`` are phrases of known words (see ``compound_cuts``),
-        the corpus's counts deciding which of their parts are bound to each other."""
+                   cuts_of: Callable[[str], list[int] | None], share: float,
+                   evidence: int) -> np.ndarray:
+        """Which candidates in ``mask`` are phrases of words (``cuts_of`` gives where a
+        phrase is cut, None for a word), the corpus's counts deciding which of their parts
+        are bound to each other: at some cut the candidate holds ``share`` or more of the
+        rarer side's occurrences, seen at least ``evidence`` times."""
         out = np.zeros(len(cands), dtype=bool)
         cut_at: dict[tuple[int, int], list[int]] = {}  # (length, cut in units) -> candidates
         for i in np.flatnonzero(mask).tolist():
             word = cands.words[i]
-            cuts = compound_cuts(word, base.segment, base.__contains__)
+            cuts = cuts_of(word)
             if cuts is None:
                 continue
             out[i] = True
@@ -342,8 +357,7 @@ class NewWordMiner:
             idx = np.array(members)
             g = counts.grams(n)[cands.level_row[idx]]
             rarer = np.minimum(counts.count_of(g[:, :j]), counts.count_of(g[:, j:]))
-            # a share of a few dozen occurrences says little: ask for evidence
-            bound = (rarer >= self.bound_evidence) & (cands.count[idx] >= self.bound_share * rarer)
+            bound = (rarer >= evidence) & (cands.count[idx] >= share * rarer)
             out[idx[bound]] = False
         return out
 
@@ -374,6 +388,7 @@ class NewWordMiner:
         return share
 
 
+NESTED_BOUND_SHARE = 0.5  # see NewWordMiner._not_nested
 # the classifier scorer learns from the candidates that passed these steps (known or not)
 LEARNED_AFTER = ("dominated", "rules", "compound")
 
@@ -402,7 +417,12 @@ class Selection:
         """The living candidates that are phrases of known words (computed once, when the
         rules first ask)."""
         if self._compound is None:
-            self._compound = miner._compounds(self.counts, self.cands, self.alive, self.base)
+            base = self.base
+            self._compound = miner._compounds(
+                self.counts, self.cands, self.alive,
+                lambda w: compound_cuts(w, base.segment, base.__contains__),
+                # a known word's share of a few dozen occurrences says little: ask evidence
+                miner.bound_share, miner.bound_evidence)
         return self._compound
 
 

@@ -512,7 +512,7 @@ def ids_file(workdir: str, n: int) -> str:
 
 
 def encode_corpus(texts: Iterable[str], path: str, *, cut: Cut | None = None,
-                  workers: int = 1, fold_case: bool = False) -> UnitFile:
+                  workers: int = 1, fold_case: bool = True) -> UnitFile:
     """Encode text chunks (in order) into a unit file at ``path``; run ids become global.
 
     ``fold_case``: runs that differ in Latin (Greek, Cyrillic) case only are one unit

@@ -156,6 +156,23 @@ def compound_cuts(word: str, segment: Callable[[str], list[str]],
     return [sum(len(t) for t in tokens[:i]) for i in range(1, len(tokens))]
 
 
+def nested_cuts(word: str, is_word: Callable[[str], bool]) -> list[int] | None:
+    """Where ``word`` splits into the fewest words (two at least, one of several characters)
+    that ``is_word`` knows; None if it does not.  Candidates are short: every split is
+    tried."""
+    best: list[int] | None = None
+    n = len(word)
+    for mask in range(1, 1 << (n - 1)):
+        cuts = [i for i in range(1, n) if mask >> (i - 1) & 1]
+        if best is not None and len(cuts) >= len(best):
+            continue
+        edges = [0, *cuts, n]
+        parts = [word[a:b] for a, b in zip(edges, edges[1:])]
+        if any(len(p) > 1 for p in parts) and all(map(is_word, parts)):
+            best = cuts
+    return best
+
+
 def edge_inside(context: str, start: int, end: int,
                 segment: Callable[[str], list[str]]) -> bool:
     """True if ``context[start:end]`` begins or ends inside a token of ``segment(context)``."""
