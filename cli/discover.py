@@ -88,6 +88,7 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None
       zhnlp discover-words news.txt.gz --format jieba -o userdict.txt
       zhnlp discover-words part1.txt --save-counts part1.npz
       zhnlp discover-words part2.txt --counts part1.npz -o words.tsv
+      zhnlp discover-words forum_tw.txt --base tw_words.txt --base-script traditional
     """
     if not corpus and not count_files:
         raise click.UsageError("give at least one CORPUS file or --counts FILE")
