@@ -9,6 +9,8 @@ import click
 from zhnlp.cli.output import output
 
 from zhnlp.discovery import FORMATS, NewWordMiner, NgramCounts, Rules, write_words
+from zhnlp.discovery.formats import SEGMENTER_KINDS
+from zhnlp.discovery.miner import KINDS
 from zhnlp.errors import ZhnlpError
 from zhnlp.io import check_encoding, iter_text
 from zhnlp.outputs import claim, need_folder, same_path
@@ -57,6 +59,10 @@ from zhnlp.outputs import claim, need_folder, same_path
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="tsv", show_default=True,
               help="tsv (with header), jsonl, jieba (user dictionary), pkuseg (word list).")
 @click.option("--top", type=click.IntRange(1), default=None, help="Only the K best words.")
+@click.option("--kinds", default=None, metavar="KIND,...",
+              help="Which kinds to write: word (new to the base), term (made of known words, "
+              "held together here), known (with --all) [default: all in tsv/jsonl; word,known "
+              "in the jieba and pkuseg dictionaries, where terms cost segmentation F1].")
 @click.option("-o", "--out", default=None, help="Output file (written atomically); default stdout.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Processes for encoding and counting.")
@@ -72,7 +78,8 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None
                    keep_duplicates: bool, max_len: int,
                    base: str, all_words: bool, scorer: str, min_cohesion: float,
                    min_entropy: float, fragment_share: float, no_rules: bool, keep_compounds: bool,
-                   rules_dir: str | None, fmt: str, top: int | None, out: str | None,
+                   rules_dir: str | None, fmt: str, top: int | None, kinds: str | None,
+                   out: str | None,
                    workers: int, save_counts: str | None, count_files: tuple[str, ...],
                    tmp_dir: str | None, seed: int, quiet: bool) -> None:
     """Find new words in CORPUS files (plain, .gz or .bz2; - for stdin).
@@ -103,8 +110,21 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None
         held.enter_context(claim(save_counts, inputs))
         _discover(corpus, encoding, min_count, word_model, base_script, keep_case,
                   keep_duplicates, max_len, base, all_words, scorer, min_cohesion, min_entropy,
-                  fragment_share, no_rules, keep_compounds, rules_dir, fmt, top, out, workers,
+                  fragment_share, no_rules, keep_compounds, rules_dir, fmt, top,
+                  _kinds(kinds), out, workers,
                   save_counts, count_files, tmp_dir, seed, quiet)
+
+
+def _kinds(kinds: str | None) -> tuple[str, ...] | None:
+    """--kinds as a tuple; an unknown kind is a usage error."""
+    if kinds is None:
+        return None
+    given = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    wrong = [k for k in given if k not in KINDS]
+    if wrong or not given:
+        raise click.UsageError(f"--kinds: {', '.join(wrong) or 'none given'} (kinds: "
+                               f"{', '.join(KINDS)})")
+    return given
 
 
 def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
@@ -113,7 +133,8 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
               base: str,
               all_words: bool, scorer: str, min_cohesion: float, min_entropy: float,
               fragment_share: float, no_rules: bool, keep_compounds: bool,
-              rules_dir: str | None, fmt: str, top: int | None, out: str | None, workers: int,
+              rules_dir: str | None, fmt: str, top: int | None, kinds: tuple[str, ...] | None,
+              out: str | None, workers: int,
               save_counts: str | None, count_files: tuple[str, ...], tmp_dir: str | None,
               seed: int, quiet: bool) -> None:
     counts = [NgramCounts.load(path) for path in count_files]
@@ -134,11 +155,13 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
                          rules=Rules.load(rules_dir) if rules_dir else None, workers=workers,
                          tmp_dir=tmp_dir, seed=seed, quiet=quiet)
     miner.fit(texts, counts=counts)
-    words = miner.words_[:top] if top else miner.words_
+    kinds = kinds or (SEGMENTER_KINDS if fmt in ("jieba", "pkuseg") else KINDS)
+    words = [w for w in miner.words_ if w.kind in kinds]
+    words = words[:top] if top else words
     if save_counts:
         miner.counts_.save(save_counts)
     with output(out) as handle:
-        write_words(words, handle, fmt, corpus_units=miner.counts_.total)
+        write_words(words, handle, fmt, corpus_units=miner.counts_.total, kinds=kinds)
     if not quiet:
         source = "given" if min_count else "from the corpus size"
         repeated = (f"; {miner.duplicates_:,} of {miner.lines_:,} lines were repeats, counted "

@@ -36,7 +36,7 @@ def test_tsv_to_stdout_and_formats(corpus, pku_words, tmp_path):
     out = run("discover-words", str(corpus), "--base", str(pku_words), "--top", "20", "-q")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.decode().splitlines()
-    assert lines[0] == "word\tcount\tcohesion\tleft_entropy\tright_entropy\tscore"
+    assert lines[0] == "word\tcount\tcohesion\tleft_entropy\tright_entropy\tscore\tkind"
     assert len(lines) == 21
     scores = [float(line.split("\t")[5]) for line in lines[1:]]
     assert scores == sorted(scores, reverse=True)
@@ -132,6 +132,7 @@ def test_usage_errors_exit_2(corpus):
     assert run("discover-words").returncode == 2
     assert run("discover-words", str(corpus), "--format", "xml").returncode == 2
     assert run("discover-words", str(corpus), "--min-count", "0").returncode == 2
+    assert run("discover-words", str(corpus), "--kinds", "word,phrase").returncode == 2
 
 
 def test_save_and_merge_counts(pku_lines, tmp_path):

@@ -193,3 +193,24 @@ def test_a_new_word_beside_a_known_one_is_a_phrase_unless_bound(pku_lines, pku_w
     assert m.rejected_["nested"] >= 3
     # names whose new part is seldom seen alone stay whole
     assert {"拉姆斯菲尔德", "伊斯梅利亚"} <= words
+
+
+def test_each_result_says_whether_it_is_a_word_a_term_or_known(pku_lines, pku_words, tmp_path):
+    from zhnlp.discovery import write_words
+    from zhnlp.segment import read_lexicon
+
+    m = NewWordMiner(base=str(pku_words), min_count=3, keep_compounds=True).fit(pku_lines)
+    kind = {w.word: w.kind for w in m.words_}
+    assert kind["罢免"] == kind["拉姆斯菲尔德"] == "word"
+    assert kind["检察机关"] == kind["信息技术"] == "term"  # 检察 + 机关, 信息 + 技术
+    assert 0.3 < sum(k == "term" for k in kind.values()) / len(kind) < 0.95
+    every = NewWordMiner(base=str(pku_words), min_count=3, all_words=True).fit(pku_lines[:800])
+    assert all((w.kind == "known") == w.known for w in every.words_)
+    for fmt, want in (("tsv", {"word", "term"}), ("jieba", {"word"}), ("pkuseg", {"word"})):
+        path = tmp_path / f"lex.{fmt}"
+        with open(path, "w", encoding="utf-8") as handle:
+            write_words(m.words_, handle, fmt, corpus_units=m.counts_.total)
+        assert {kind[w] for w in read_lexicon(str(path))} == want, fmt
+    with open(tmp_path / "all.jieba", "w", encoding="utf-8") as handle:
+        write_words(m.words_, handle, "jieba", kinds=("word", "term"))
+    assert "检察机关" in read_lexicon(str(tmp_path / "all.jieba"))

@@ -28,7 +28,12 @@ from zhnlp.progress import progress_bar
 
 @dataclass
 class Word:
-    """One discovered word and its statistics (see :mod:`zhnlp.discovery.stats`)."""
+    """One discovered word and its statistics (see :mod:`zhnlp.discovery.stats`).
+
+    ``kind``: ``word`` (new to the base lexicon), ``term`` (made of words the base knows,
+    held together in this corpus: 锂离子电池, 检察机关), or ``known`` (in the base lexicon,
+    listed with ``all_words``).
+    """
 
     word: str
     count: int
@@ -37,6 +42,7 @@ class Word:
     right_entropy: float
     score: float
     known: bool
+    kind: str = "word"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -243,7 +249,9 @@ class NewWordMiner:
         self.rejected_ = rejected
         self.words_ = [Word(cands.words[i], int(cands.count[i]), float(cands.cohesion[i]),
                             float(cands.left_entropy[i]), float(cands.right_entropy[i]),
-                            float(score[i]), bool(known[i])) for i in order]
+                            float(score[i]), bool(known[i]), kind_of(cands.words[i], known[i],
+                                                                     base))
+                       for i in order]
 
     def _pipeline(self, base: BaseLexicon, have_corpus: bool) -> list[tuple[str, Step]]:
         """The selection's steps, in order, by name: each gives a keep-mask over the
@@ -391,6 +399,19 @@ class NewWordMiner:
 NESTED_BOUND_SHARE = 0.5  # see NewWordMiner._not_nested
 # the classifier scorer learns from the candidates that passed these steps (known or not)
 LEARNED_AFTER = ("dominated", "rules", "compound")
+
+
+KINDS = ("word", "term", "known")
+
+
+def kind_of(word: str, known: bool, base: BaseLexicon) -> str:
+    """``known``, ``term`` (the base segmenter cuts it into known words, see
+    :func:`compound_cuts`) or ``word``."""
+    if known:
+        return "known"
+    if not base.empty and compound_cuts(word, base.segment, base.__contains__) is not None:
+        return "term"
+    return "word"
 
 
 @dataclass
