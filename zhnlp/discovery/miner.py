@@ -230,12 +230,14 @@ class NewWordMiner:
         rejected = {"threshold": cands.considered - len(cands)}
         passed = run.alive.copy()
         for name, step in self._pipeline(base, corpus is not None and corpus_counts is not None):
-            reasons = step(run)
-            if isinstance(reasons, np.ndarray):  # a keep-mask: its name is the reason
-                rejected.setdefault(name, 0)
-                reasons = [None if keep else name for keep in reasons.tolist()]
-            for reason in sorted({r for r in reasons if r}):
-                gone = np.array([r == reason for r in reasons]) & run.alive
+            result = step(run)
+            if isinstance(result, np.ndarray):  # a keep-mask: its name is the reason
+                drops = {name: ~result}
+            else:  # a reason (or None) per candidate
+                drops = {reason: np.array([r == reason for r in result])
+                         for reason in sorted({r for r in result if r})}
+            for reason, mask in drops.items():
+                gone = mask & run.alive
                 rejected[reason] = rejected.get(reason, 0) + int(gone.sum())
                 run.alive &= ~gone
             if name in LEARNED_AFTER:
@@ -427,12 +429,11 @@ class Selection:
     corpus: UnitFile | None
     corpus_counts: NgramCounts | None
     workdir: str
-    alive: np.ndarray = field(default=None)  # type: ignore[assignment]
+    alive: np.ndarray = field(init=False)
     _compound: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.alive is None:
-            self.alive = np.ones(len(self.cands), dtype=bool)
+        self.alive = np.ones(len(self.cands), dtype=bool)
 
     def compound(self, miner: NewWordMiner) -> np.ndarray:
         """The living candidates that are phrases of known words (computed once, when the

@@ -122,9 +122,13 @@ class NgramCounts:
     left_nlogn: list[np.ndarray] = field(default_factory=list)
     # Latin case folded: ``runs`` are lower-cased keys, ``forms`` the form shown for each
     # (the one seen most); without folding ``forms`` is None and the runs show as they are
-    folded: bool = False
     forms: list[str] | None = None
     _grams: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def folded(self) -> bool:
+        """Whether Latin case was folded when counting (see ``forms``)."""
+        return self.forms is not None
 
     @property
     def shown(self) -> list[str]:
@@ -216,8 +220,7 @@ class NgramCounts:
         if min_count <= self.min_count:
             return self
         v = self.vocab_size
-        out = NgramCounts(self.runs, self.total, min_count, [], [], folded=self.folded,
-                          forms=self.forms)
+        out = NgramCounts(self.runs, self.total, min_count, [], [], forms=self.forms)
         kept_prev: np.ndarray | None = None
         for n in range(1, self.max_n + 1):
             keys, counts = self.keys[n - 1], self.counts[n - 1]
@@ -242,9 +245,8 @@ class NgramCounts:
             "format": np.array(FORMAT),
             "runs": np.array("\n".join(self.runs)),
             "meta": np.array([self.total, self.min_count, self.max_n], dtype=np.int64),
-            "folded": np.array(self.folded),
         }
-        if self.forms is not None:
+        if self.forms is not None:  # its presence records the folding
             arrays["forms"] = np.array("\n".join(self.forms))
         for n in range(1, self.max_n + 1):
             arrays[f"keys{n}"] = self.keys[n - 1]
@@ -260,7 +262,6 @@ class NgramCounts:
                 if "format" not in data or str(data["format"]) != FORMAT:
                     raise InputError(path, f"not a zhnlp counts file (expected {FORMAT})")
                 runs_text = str(data["runs"])
-                folded = bool(data["folded"]) if "folded" in data else False
                 forms_text = str(data["forms"]) if "forms" in data else None
                 total, min_count, max_n = (int(x) for x in data["meta"])
                 keys = [data[f"keys{n}"].astype(np.int64) for n in range(1, max_n + 1)]
@@ -271,8 +272,7 @@ class NgramCounts:
             raise InputError(path, f"not a readable zhnlp counts file ({exc})") from None
         runs = runs_text.split("\n") if runs_text else []
         forms = (forms_text.split("\n") if forms_text else []) if forms_text is not None else None
-        return cls(runs, total, min_count, keys, counts, folded=folded,
-                   forms=forms).with_neighbour_sums()
+        return cls(runs, total, min_count, keys, counts, forms=forms).with_neighbour_sums()
 
 
 def merge(parts: list[NgramCounts]) -> NgramCounts:
@@ -303,7 +303,7 @@ def merge(parts: list[NgramCounts]) -> NgramCounts:
         remap[RUN_BASE:] = RUN_BASE + np.array([index[r] for r in part.runs], dtype=np.int64)
         grams.append([remap[part.grams(n)] for n in range(1, max_n + 1)])
     out = NgramCounts(runs, sum(p.total for p in parts), max(p.min_count for p in parts), [], [],
-                      folded=parts[0].folded, forms=forms if parts[0].folded else None)
+                      forms=forms if parts[0].folded else None)
     for n in range(1, max_n + 1):
         keyed = []
         for part, part_grams in zip(parts, grams):
@@ -452,7 +452,7 @@ def count_corpus(corpus: UnitFile, max_n: int, min_count: int, workdir: str, *,
         total = int(unit_counts.sum())
         keys1 = np.flatnonzero(unit_counts >= min_count).astype(np.int64)
         counts = NgramCounts(corpus.runs, total, min_count, [keys1], [unit_counts[keys1]],
-                             folded=corpus.forms is not None, forms=corpus.forms)
+                             forms=corpus.forms)
         row_of_unit = np.full(v, -1, dtype=np.int32)
         row_of_unit[keys1] = np.arange(keys1.size, dtype=np.int32)
         ids_path = ids_file(workdir, 1)

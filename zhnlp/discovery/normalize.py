@@ -164,9 +164,10 @@ class RepeatedLines:
                 if key:
                     self.lines += 1
                     # 64-bit hashes: the set holds numbers, not the lines themselves
-                    if hash(key) in self.seen:
+                    digest = hash(key)
+                    if digest in self.seen:
                         self.dropped += 1
                         continue
-                    self.seen.add(hash(key))
+                    self.seen.add(digest)
                 kept.append(line)
             yield "\n".join(kept)

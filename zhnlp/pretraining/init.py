@@ -132,19 +132,11 @@ def model_config(released: Released, vocab_size: int, **overrides: Any) -> Model
     """The pretraining model that ``released`` fills: its sizes and positions, the shards'
     vocabulary, the other settings from ``overrides``."""
     if released.masked_lm is not None:
-        return _bert_model_config(released.masked_lm, vocab_size, **overrides)
-    disc = _config(released.discriminator, "ElectraForPreTraining")  # type: ignore[arg-type]
-    fields: dict[str, Any] = {**overrides, "size": _size(disc),
-                              "max_position_embeddings": disc.get("max_position_embeddings",
-                                                                  512)}
-    if released.generator is not None:
-        gen = _config(released.generator, "ElectraForMaskedLM")
-        fields["generator_size"] = _size(gen)
-        if gen.get("max_position_embeddings", 512) != fields["max_position_embeddings"]:
-            raise InputError(released.generator, "has other positions than its "
-                             "discriminator: not a pair")
+        fields = _bert_fields(released.masked_lm, overrides)
+    else:
+        fields = _electra_fields(released, overrides)
     mcfg = ModelConfig(vocab_size=vocab_size, **fields)
-    if mcfg.objective not in CONTINUABLE:
+    if released.masked_lm is None and mcfg.objective not in CONTINUABLE:
         raise ZhnlpError(f"--init continues ELECTRA pretraining ({', '.join(CONTINUABLE)}) "
                          f"or a BERT-style masked LM (mlm); objective {mcfg.objective!r} cannot "
                          "start from an ELECTRA checkpoint")
@@ -155,8 +147,24 @@ def model_config(released: Released, vocab_size: int, **overrides: Any) -> Model
     return mcfg
 
 
-def _bert_model_config(path: str, vocab_size: int, **overrides: Any) -> ModelConfig:
-    """The masked LM (``--objective mlm``) that a BERT checkpoint fills, in its sizes."""
+def _electra_fields(released: Released, overrides: dict[str, Any]) -> dict[str, Any]:
+    """ModelConfig's fields for an ELECTRA discriminator (and generator): their sizes."""
+    disc = _config(released.discriminator, "ElectraForPreTraining")  # type: ignore[arg-type]
+    fields: dict[str, Any] = {**overrides, "size": _size(disc),
+                              "max_position_embeddings": disc.get("max_position_embeddings",
+                                                                  512)}
+    if released.generator is not None:
+        gen = _config(released.generator, "ElectraForMaskedLM")
+        fields["generator_size"] = _size(gen)
+        if gen.get("max_position_embeddings", 512) != fields["max_position_embeddings"]:
+            raise InputError(released.generator, "has other positions than its "
+                             "discriminator: not a pair")
+    return fields
+
+
+def _bert_fields(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """ModelConfig's fields for the masked LM (``--objective mlm``) a BERT checkpoint fills:
+    its sizes, embeddings as wide as its hidden states."""
     config = _read_config(path)
     if overrides.get("objective") != "mlm":
         raise ZhnlpError(f"{path}: a BERT-style masked LM continues as one: add --objective mlm")
@@ -164,17 +172,10 @@ def _bert_model_config(path: str, vocab_size: int, **overrides: Any) -> ModelCon
             or config.get("position_embedding_type", "absolute") != "absolute":
         raise InputError(path, "not a BERT of the standard kind (gelu, 2 segment types, "
                          "absolute positions), which is what an ELECTRA generator can hold")
-    size = {k: config.get(k) for k in SIZE_KEYS if k != "embedding_size"}
-    fields: dict[str, Any] = {**overrides, "size": {**size, "embedding_size": size["hidden_size"]},
-                              "architecture": "bert",
-                              "max_position_embeddings": config.get("max_position_embeddings",
-                                                                    512)}
-    if fields.get("layer_sharing", "none") != "none":
-        raise ZhnlpError("--init: a released checkpoint shares no layers (--layer-sharing "
-                         "none)")
-    mcfg = ModelConfig(vocab_size=vocab_size, **fields)
-    mcfg.check()
-    return mcfg
+    # a BertModel has no factorised embedding, whatever config.json says
+    size = {**_size(config), "embedding_size": config.get("hidden_size")}
+    return {**overrides, "size": size, "architecture": "bert",
+            "max_position_embeddings": config.get("max_position_embeddings", 512)}
 
 
 def check_vocabulary(released: Released, vocab: dict[str, int], data: str) -> int:
