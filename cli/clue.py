@@ -95,7 +95,9 @@ def _fmt(scores: dict[str, float]) -> str:
               help="Run directory: best/ (the best dev checkpoint), results.json, curve.png.")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=1e-4, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--lr", default=None, type=click.FloatRange(0, min_open=True),
+              help="Peak learning rate [default: scaled to the model's width, 1e-4 x 768 / "
+              "hidden size: tiny 1.2e-3, small 3e-4, base 1e-4].")
 @click.option("--layer-decay", default=0.8, show_default=True,
               type=click.FloatRange(0, 1, min_open=True),
               help="Layer-wise learning-rate decay (1: none).")
@@ -112,13 +114,16 @@ def _fmt(scores: dict[str, float]) -> str:
 @click.option("--crf", is_flag=True, help="cluener, ner: a CRF over the character tags.")
 @click.option("--device", default="auto", show_default=True,
               help="auto (the GPU when there is one, bf16 where it has it), cpu, cuda, cuda:1.")
+@click.option("--random-init", is_flag=True,
+              help="MODEL's architecture and tokenizer with random weights: the "
+              "no-pretraining baseline to compare a pretrained checkpoint with.")
 @click.option("--force", is_flag=True, help="Replace a finished run in OUT (its best/ too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epochs: int,
-                 batch_size: int, lr: float, layer_decay: float, max_len: int, patience: int,
-                 seeds: str, doc_stride: int | None, max_answer_len: int | None, crf: bool,
-                 device: str,
-                 force: bool, quiet: bool, **own: str | None) -> None:
+                 batch_size: int, lr: float | None, layer_decay: float, max_len: int,
+                 patience: int, seeds: str, doc_stride: int | None, max_answer_len: int | None,
+                 crf: bool, device: str, random_init: bool, force: bool, quiet: bool,
+                 **own: str | None) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
     \b
@@ -146,16 +151,17 @@ def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epoch
                                           epochs=epochs, batch_size=batch_size, lr=lr,
                                           layer_decay=layer_decay, max_len=max_len,
                                           patience=patience, seeds=seed_list, device=device,
-                                          options=options),
+                                          options=options, random_init=random_init),
                            quiet=quiet, force=force)
     if not quiet:
         metric = results["metric"]
         speed = results["throughput"]
         if results["train_summary"]:
             click.echo(f"{task} training labels: {results['train_summary']}", err=True)
-        click.echo(f"{task} dev {metric}: mean {results['mean']:.4f}, median "
-                   f"{results['median']:.4f}, max {results['max']:.4f} over {len(seed_list)} "
-                   f"seed(s); baseline {results['baseline'][metric]:.4f}; "
+        click.echo(f"{task} dev {metric}: mean {results['mean']:.4f} (std "
+                   f"{results['std']:.4f}), median {results['median']:.4f}, max "
+                   f"{results['max']:.4f} over {len(seed_list)} seed(s) at lr "
+                   f"{results['config']['lr']:g}; baseline {results['baseline'][metric]:.4f}; "
                    f"{speed['train_examples_per_s']:.1f} train / "
                    f"{speed['predict_examples_per_s']:.1f} predict examples/s", err=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 from zhnlp.cli.clue import evaluate_cmd, finetune_cmd, predict_cmd
@@ -14,7 +15,18 @@ from zhnlp.cli.segment import segment
 from zhnlp.cli.vocab import build_vocab
 
 from zhnlp import __version__
-from zhnlp.errors import ZhnlpError
+from zhnlp.errors import ZhnlpError, ZhnlpWarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+    """Our warnings as one ``warning: ...`` line; others as Python shows them."""
+    if issubclass(category, ZhnlpWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +55,7 @@ cli.add_command(predict_cmd)
 
 def main() -> None:
     """Run the command; a :class:`ZhnlpError` becomes ``error: ...`` on stderr and exit 1."""
+    warnings.showwarning = _show_warning
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -136,9 +136,13 @@ def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, m
 
     def config(out):
         return FinetuneConfig(task="eprstmt", data=str(folder), model="tiny", out=str(out),
-                              epochs=3, lr=1e-3, patience=3, seeds=(1, 2))
+                              epochs=3, patience=3, seeds=(1, 2))
 
     whole = finetune(config(tmp_path / "whole"))
+    # the default learning rate fits the model: tiny (width 64) gets 1.2e-3, not BERT's 1e-4
+    assert whole["config"]["lr"] == 1.2e-3
+    bests = [whole["seeds"][s]["best"] for s in ("1", "2")]
+    assert whole["std"] == pytest.approx(abs(bests[0] - bests[1]) / 2 ** 0.5)
     real, calls = ft.evaluate_dev, []
 
     def dies_in_the_second_seed(*args, **kwargs):
@@ -171,6 +175,9 @@ def test_model_argument_resolves_names_checkpoints_and_pretrain_runs(tmp_path):
     from zhnlp.finetuning.checkpoints import resolve_model
 
     assert resolve_model("tiny") == "tiny"
+    from zhnlp.finetuning.checkpoints import default_lr
+
+    assert [default_lr(m) for m in ("tiny", "small", "base")] == [1.2e-3, 3e-4, 1e-4]
     (tmp_path / "run" / "discriminator").mkdir(parents=True)
     (tmp_path / "run" / "discriminator" / "config.json").write_text("{}")
     assert resolve_model(str(tmp_path / "run")) == str(tmp_path / "run" / "discriminator")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +351,50 @@ def test_init_continues_where_the_first_run_stopped(first_run, shards, tmp_path)
     from transformers import ElectraForPreTraining
 
     assert ElectraForPreTraining.from_pretrained(tmp_path / "cont" / "discriminator")
+
+
+def test_finetuning_starts_from_every_trained_encoder_tensor(first_run, tmp_path):
+    """The path pretrain -> export -> fine-tune loses nothing: the fine-tuning model's
+    encoder is the trained discriminator tensor for tensor, with no warning; a checkpoint
+    lacking a tensor warns naming it, one giving the encoder nothing is refused, and
+    --random-init keeps the shapes but not the values."""
+    import warnings
+
+    from safetensors.torch import load_file, save_file
+
+    from zhnlp.errors import ZhnlpWarning
+    from zhnlp.finetuning.checkpoints import start_model
+    from zhnlp.finetuning.tasks import get_task
+
+    out, _ = first_run
+    trained = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+    task, labels = get_task("eprstmt"), ["Negative", "Positive"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = start_model(str(out / "discriminator"), task, labels, 21128, 0)
+    body = model.electra.state_dict()
+    assert len(body) > 30
+    for name, value in body.items():
+        assert torch.equal(value, trained[f"discriminator.electra.{name}"]), name
+    random = start_model(str(out / "discriminator"), task, labels, 21128, 0,
+                         random_init=True).electra.state_dict()
+    assert {k: v.shape for k, v in random.items()} == {k: v.shape for k, v in body.items()}
+    assert not torch.equal(random["encoder.layer.1.output.dense.weight"],
+                           body["encoder.layer.1.output.dense.weight"])
+
+    def copy_with(tensors: dict) -> str:
+        folder = tmp_path / f"copy{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(out / "discriminator", folder)
+        save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        return str(folder)
+
+    tensors = load_file(str(out / "discriminator" / "model.safetensors"))
+    lacking = copy_with({k: v for k, v in tensors.items() if "layer.1.output.dense" not in k})
+    with pytest.warns(ZhnlpWarning, match=r"2 of \d+ encoder tensors .*layer\.1\.output"):
+        start_model(lacking, task, labels, 21128, 0)
+    renamed = copy_with({f"other.{k}": v for k, v in tensors.items()})
+    with pytest.raises(ZhnlpError, match="none of the .* encoder tensors"):
+        start_model(renamed, task, labels, 21128, 0)
 
 
 def test_init_grows_an_extended_vocabulary_and_refuses_another(first_run, tmp_path):

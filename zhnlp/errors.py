@@ -7,6 +7,11 @@ class ZhnlpError(Exception):
     """A problem with the user's input or settings; the CLI prints it as ``error: ...``."""
 
 
+class ZhnlpWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI prints it as
+    ``warning: ...``."""
+
+
 class InputError(ZhnlpError):
     """Bad input data, located by file and line or byte offset where known."""
 

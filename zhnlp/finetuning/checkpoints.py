@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import torch
 
 from zhnlp.devices import pick_device
-from zhnlp.errors import InputError, ZhnlpError
+from zhnlp.errors import InputError, ZhnlpError, ZhnlpWarning
 from zhnlp.finetuning.tasks import Task, get_task
 from zhnlp.io import atomic_dir
 from zhnlp.pretraining.sizes import SIZES
@@ -86,27 +87,68 @@ def _label_args(task: Task, labels: list[str]) -> dict[str, Any]:
 
 
 def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
-                seed: int) -> torch.nn.Module:
+                seed: int, *, random_init: bool = False) -> torch.nn.Module:
     """The model a run starts from: checkpoint ``model`` with a fresh head for the task's
-    labels, or a random ELECTRA of size ``model``; seeded, so each seed gets its own head."""
+    labels, or a random ELECTRA of size ``model``; seeded, so each seed gets its own head.
+
+    ``random_init``: the checkpoint's architecture (and, for the caller, its tokenizer) with
+    random weights, the no-pretraining baseline of a comparison.  Encoder tensors that the
+    checkpoint lacks or holds in another shape start random with a :class:`ZhnlpWarning`
+    naming them; a checkpoint that gives the encoder nothing is an error.
+    """
     import transformers
 
     torch.manual_seed(seed)
+    head = getattr(transformers, f"AutoModelFor{task.head}")
     if model in SIZES:
         config = transformers.ElectraConfig(vocab_size=vocab_size, **SIZES[model],
                                             **_label_args(task, labels))
         return getattr(transformers, f"ElectraFor{task.head}")(config)
+    if random_init:
+        return head.from_config(transformers.AutoConfig.from_pretrained(
+            model, **_label_args(task, labels)))
     from transformers.utils import logging as hf_logging
 
     # a new task head on a pretrained body is the point here: transformers' load report,
-    # which lists its tensors as missing, is noise for this caller
+    # which lists its tensors as missing, is noise; what the body lacks is checked below
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        return getattr(transformers, f"AutoModelFor{task.head}").from_pretrained(
-            model, ignore_mismatched_sizes=True, **_label_args(task, labels))
+        loaded, info = head.from_pretrained(model, ignore_mismatched_sizes=True,
+                                            output_loading_info=True,
+                                            **_label_args(task, labels))
     finally:
         hf_logging.set_verbosity(verbosity)
+    body = loaded.base_model_prefix + "."
+    fresh = sorted(k for k in {*info["missing_keys"],
+                               *(k[0] for k in info["mismatched_keys"])} if k.startswith(body))
+    total = sum(1 for k in loaded.state_dict() if k.startswith(body))
+    if fresh and len(fresh) >= total:
+        raise InputError(model, f"none of the {total} encoder tensors of a "
+                         f"{type(loaded).__name__} is in this checkpoint (another model "
+                         "type?)")
+    if fresh:
+        warnings.warn(f"{model}: {len(fresh)} of {total} encoder tensors are not in the "
+                      f"checkpoint (or have another shape) and start random: "
+                      f"{', '.join(fresh[:4])}{' ...' if len(fresh) > 4 else ''}",
+                      ZhnlpWarning, stacklevel=2)
+    return loaded
+
+
+def hidden_size(model: str) -> int:
+    """The hidden size of a config name or a checkpoint directory's config.json."""
+    if model in SIZES:
+        return SIZES[model]["hidden_size"]
+    with open(os.path.join(model, "config.json"), encoding="utf-8") as handle:
+        config = json.load(handle)
+    return int(config.get("hidden_size") or config.get("d_model") or 768)
+
+
+def default_lr(model: str) -> float:
+    """A fine-tuning peak learning rate that fits the model's width: 1e-4 at BERT-base's 768,
+    growing as the width shrinks (the ELECTRA paper's 3e-4 for small's 256), to two
+    significant digits: tiny (64) 1.2e-3."""
+    return float(f"{1e-4 * 768 / hidden_size(model):.2g}")
 
 
 def save_checkpoint(model: torch.nn.Module, tokenizer: Any, task: Task,

@@ -23,6 +23,7 @@ import torch
 from zhnlp.devices import autocast, pick_device
 from zhnlp.errors import ZhnlpError
 from zhnlp.finetuning.checkpoints import (
+    default_lr,
     resolve_model,
     save_checkpoint,
     start_model,
@@ -50,7 +51,7 @@ class FinetuneConfig:
     out: str
     epochs: int = 3
     batch_size: int = 16
-    lr: float = 1e-4
+    lr: float | None = None  # None: scaled to the model's width (checkpoints.default_lr)
     layer_decay: float = 0.8
     weight_decay: float = 0.01
     warmup: float = 0.1
@@ -60,6 +61,7 @@ class FinetuneConfig:
     device: str = "auto"  # auto: the GPU when there is one
     # the task's options (a name's only: an option it does not take is an error)
     options: dict[str, Any] = field(default_factory=dict)
+    random_init: bool = False  # the checkpoint's architecture and tokenizer, random weights
 
 
 @dataclass
@@ -120,7 +122,8 @@ def start_seed(cfg: FinetuneConfig, data: Data, seed: int, device: torch.device,
                resume: dict[str, Any] | None) -> SeedRun:
     """A seed's fresh model and optimiser, or those of ``resume`` (an interrupted run's state
     for this seed)."""
-    model = start_model(cfg.model, data.task, data.labels, len(data.tokenizer), seed).to(device)
+    model = start_model(cfg.model, data.task, data.labels, len(data.tokenizer), seed,
+                        random_init=cfg.random_init).to(device)
     extra = data.task.start(model)
     groups = layerwise_groups(model, cfg.lr, cfg.layer_decay, cfg.weight_decay)
     if extra:
@@ -228,16 +231,17 @@ def finetune(cfg: FinetuneConfig, *, quiet: bool = True, force: bool = False,
 
     A finished run in ``out`` is refused unless ``force``: a new run would replace its best
     checkpoint.  Returns (and writes to ``out/results.json``) the dev scores per seed and
-    epoch, the mean, median and max of the task's metric, the trivial baseline's scores,
-    and the throughput; ``out/curve.png`` plots them (``confusion.png``: the best
-    checkpoint's dev labels, for a classifier).
+    epoch, the mean, median, max and standard deviation (over seeds) of the task's metric,
+    the trivial baseline's scores and the throughput; ``out/curve.png`` plots them
+    (``confusion.png``: the best checkpoint's dev labels, for a classifier).
     """
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ours is enough
     _clear_finished(cfg.out, force)
     task = get_task(cfg.task, **cfg.options)
-    cfg = replace(cfg, task=task.name, model=resolve_model(cfg.model))
+    model = resolve_model(cfg.model)
+    cfg = replace(cfg, task=task.name, model=model, lr=cfg.lr or default_lr(model))
     device = pick_device(cfg.device)
     data = read_data(cfg, task)
     resume = _resume_state(cfg)
@@ -295,6 +299,7 @@ def _results(cfg: FinetuneConfig, data: Data, totals: dict[str, Any]) -> dict[st
         "baseline": task.baseline(data.train, data.dev),
         "train_summary": task.describe(data.train), "seeds": seeds,
         "mean": statistics.mean(bests), "median": statistics.median(bests), "max": max(bests),
+        "std": statistics.stdev(bests) if len(bests) > 1 else 0.0,
         "throughput": {"train_examples_per_s": totals["train_seen"] / totals["train_seconds"],
                        "predict_examples_per_s": totals["dev_seen"] / totals["eval_seconds"]}}
     if _classifies(task, data.labels):
