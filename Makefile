@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test study lint clean
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ demo: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# The pretraining study scaled down (tiny model, 1.5M characters, two FewCLUE tasks): its
+# shape in minutes; `benchmarks/study.py --help` runs the real one arm by arm.
+study: venv
+	$(BIN)/python benchmarks/study.py all --scale demo
 
 clean:
 	rm -rf $(VENV) .venv-ci $(OUT)

