@@ -27,7 +27,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +34,30 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
 ZHNLP = str(Path(sys.executable).parent / "zhnlp")
 
-# arm -> (shards: jieba or lexicon, pretrain options); None: no pretraining
-ARMS: dict[str, tuple[str, list[str]] | None] = {
-    "none": None,
-    "mlm-wwm": ("lexicon", ["--objective", "mlm", "--masking", "wwm"]),
-    "electra-char": ("lexicon", ["--objective", "electra", "--masking", "char"]),
-    "electra-jieba": ("jieba", ["--objective", "electra", "--masking", "wwm"]),
-    "electra-lexicon": ("lexicon", ["--objective", "electra", "--masking", "wwm"]),
-    "electra15-lexicon": ("lexicon", ["--objective", "electra-15", "--masking", "wwm"]),
+@dataclass(frozen=True)
+class Arm:
+    """How an arm's encoder is made: pretrained on ``shards-SHARDS`` with ``options`` (none:
+    not pretrained), from scratch or continuing arm ``init``'s export; fine-tuned on
+    ``tasks`` (None: every task of the scale)."""
+
+    shards: str | None
+    options: tuple[str, ...] = ()
+    init: str | None = None
+    tasks: tuple[str, ...] | None = None
+
+
+WWM = ("--objective", "electra", "--masking", "wwm")
+ARMS: dict[str, Arm] = {
+    "none": Arm(None),
+    "mlm-wwm": Arm("lexicon", ("--objective", "mlm", "--masking", "wwm")),
+    "electra-char": Arm("lexicon", ("--objective", "electra", "--masking", "char")),
+    "electra-jieba": Arm("jieba", WWM),
+    "electra-lexicon": Arm("lexicon", WWM),
+    "electra15-lexicon": Arm("lexicon", ("--objective", "electra-15", "--masking", "wwm")),
+    # domain adaptation: electra-lexicon continued for the same budget on in-domain text
+    # (reviews and EPRSTMT's unlabeled text, its own discovered words) or on general text
+    "adapt-domain": Arm("domain", WWM, init="electra-lexicon", tasks=("eprstmt",)),
+    "adapt-general": Arm("lexicon", WWM, init="electra-lexicon", tasks=("eprstmt",)),
 }
 
 
@@ -64,6 +79,7 @@ class Scale:
     seeds: tuple[int, ...]
     tasks: tuple[FinetuneTask, ...]
     eval_every: int
+    adapt_steps: int  # the budget of each domain-adaptation arm
 
 
 FEWCLUE = DATA / "fewclue"
@@ -74,10 +90,10 @@ SCALES = {
         FinetuneTask("tnews", FEWCLUE / "tnews", 8),
         FinetuneTask("csl", FEWCLUE / "csl", 10),
         FinetuneTask("ocnli", DATA / "ocnli", 4, ("--batch-size", "32")),
-        FinetuneTask("cluener", DATA / "cluener", 3, ("--batch-size", "32"))), 500),
+        FinetuneTask("cluener", DATA / "cluener", 3, ("--batch-size", "32"))), 500, 600),
     "demo": Scale("tiny", 150, 32, 1_500_000, (1.2e-3,), (0,), (
         FinetuneTask("eprstmt", FEWCLUE / "eprstmt", 5),
-        FinetuneTask("tnews", FEWCLUE / "tnews", 3)), 75),
+        FinetuneTask("tnews", FEWCLUE / "tnews", 3)), 75, 50),
 }
 
 # FewCLUE unlabeled text made for this use; chid's is left out (its idioms are blanked)
@@ -108,28 +124,37 @@ def json_texts(path: Path) -> list[str]:
     return texts
 
 
-def build_corpus(work: Path, scale: Scale) -> dict[str, int]:
-    """``corpus.txt``: the named corpora and FewCLUE's unlabeled text, documents separated by
-    blank lines, repeated lines and every line of the evaluation sets left out."""
-    named = {n: subprocess.run([ZHNLP, "corpus", "get", n], check=True, text=True,
-                               capture_output=True).stdout.strip()
-             for n in ("news", "reviews", "headlines", "msra-text")}
-    held = {t for path in EVAL_FILES for t in json_texts(path)}
+def build_corpus(path: Path, named: tuple[str, ...], unlabeled: tuple[str, ...],
+                 chars_wanted: int | None = None) -> dict[str, int]:
+    """A corpus at ``path``: the ``named`` corpora and the ``unlabeled`` text of FewCLUE
+    tasks, documents separated by blank lines, repeated lines and every line of the
+    evaluation sets left out, cut after ``chars_wanted`` characters."""
+    paths = {n: subprocess.run([ZHNLP, "corpus", "get", n], check=True, text=True,
+                               capture_output=True).stdout.strip() for n in named}
+    held = {t for eval_file in EVAL_FILES for t in json_texts(eval_file)}
     seen: set[str] = set()
     stats = {"eval_lines_dropped": 0, "repeated_lines_dropped": 0}
-    with open(work / "corpus.tmp", "w", encoding="utf-8") as out:
-        def documents():
-            for name, path in named.items():
-                with open(path, encoding="utf-8") as handle:
-                    if name == "news":  # already documents separated by blank lines
-                        yield name, [line.strip() for line in handle]
-                    else:
-                        yield from ((name, [line.strip(), ""]) for line in handle)
-            for task in UNLABELED:
-                for text in json_texts(FEWCLUE / task / "unlabeled.json"):
-                    yield f"fewclue-{task}", [text, ""]
 
-        chars = 0
+    def documents():
+        for name, source in paths.items():
+            with open(source, encoding="utf-8") as handle:
+                if name != "news":  # a document a line
+                    yield from ((name, [line.strip(), ""]) for line in handle)
+                    continue
+                document: list[str] = []  # news: documents end at a blank line
+                for line in handle:
+                    document.append(line.strip())
+                    if not document[-1]:
+                        yield name, document
+                        document = []
+                if document:
+                    yield name, [*document, ""]
+        for task in unlabeled:
+            for text in json_texts(FEWCLUE / task / "unlabeled.json"):
+                yield f"fewclue-{task}", [text, ""]
+
+    chars = 0
+    with open(path.with_suffix(".tmp"), "w", encoding="utf-8") as out:
         for source, lines in documents():
             for line in lines:
                 if line and line in held:
@@ -142,49 +167,61 @@ def build_corpus(work: Path, scale: Scale) -> dict[str, int]:
                 out.write(line + "\n")
                 chars += len(line)
                 stats[f"chars_{source}"] = stats.get(f"chars_{source}", 0) + len(line)
-            if scale.chars and chars >= scale.chars:
+            if chars_wanted and chars >= chars_wanted:
                 break
     stats["chars"] = chars
-    os.replace(work / "corpus.tmp", work / "corpus.txt")
+    os.replace(path.with_suffix(".tmp"), path)
     return stats
 
 
 def prepare_corpus(work: Path, scale: Scale) -> None:
     """The corpus, the tokenizer (Chinese BERT's vocabulary), the discovered lexicon and the
-    two sets of shards (jieba alone; jieba with the lexicon)."""
-    if not (work / "corpus.json").exists():
-        stats = build_corpus(work, scale)
-        (work / "corpus.json").write_text(json.dumps(stats, indent=1))
+    shards: jieba alone, jieba with the lexicon; and the in-domain corpus with its own
+    lexicon for the domain-adaptation arms."""
+    corpora = {"corpus": (("news", "reviews", "headlines", "msra-text"), UNLABELED),
+               "domain": (("reviews",), ("eprstmt",))}
+    stats_file = work / "corpus.json"
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    for name, (named, unlabeled) in corpora.items():
+        if not (work / f"{name}.txt").exists() or name not in stats:
+            stats[name] = build_corpus(work / f"{name}.txt", named, unlabeled,
+                                       scale.chars if name == "corpus" else None)
+            stats_file.write_text(json.dumps(stats, indent=1))
     if not (work / "tok" / "tokenizer.json").exists():
         run(work, "build-vocab", str(work / "corpus.txt"), "-o", str(work / "tok"),
             "--vocab", str(DATA / "vocab" / "bert-chinese-vocab.txt"))
-    if not (work / "lexicon.tsv").exists():
-        run(work, "discover-words", str(work / "corpus.txt"), "-o", str(work / "lexicon.tsv"))
-    for kind in ("jieba", "lexicon"):
+    for text, lexicon in (("corpus", "lexicon"), ("domain", "lexicon-domain")):
+        if not (work / f"{lexicon}.tsv").exists():
+            run(work, "discover-words", str(work / f"{text}.txt"), "-o",
+                str(work / f"{lexicon}.tsv"))
+    for kind, text, lexicon in (("jieba", "corpus", None), ("lexicon", "corpus", "lexicon"),
+                                ("domain", "domain", "lexicon-domain")):
         out = work / f"shards-{kind}"
         if not (out / "manifest.json").exists():
-            run(work, "prepare", str(work / "corpus.txt"), "--tokenizer", str(work / "tok"),
+            run(work, "prepare", str(work / f"{text}.txt"), "--tokenizer", str(work / "tok"),
                 "-o", str(out), "--docs", "blank", "--pack", "full", "--backend", "rjieba",
                 "--valid-share", "0.01", "--workers", "2",
-                *(["--lexicon", str(work / "lexicon.tsv")] if kind == "lexicon" else []))
+                *(["--lexicon", str(work / f"{lexicon}.tsv")] if lexicon else []))
 
 
 def pretrain(work: Path, scale: Scale, arm: str) -> None:
     """One arm's pretraining run in ``runs/ARM`` (resumed where a kill left it)."""
     spec = ARMS[arm]
-    if spec is None:
+    if spec.shards is None:
         return
-    shards, options = spec
     out = work / "runs" / arm
-    if (out / "metrics.csv").exists() and _last_step(out) >= scale.steps:
+    steps = scale.adapt_steps if spec.init else scale.steps
+    if (out / "metrics.csv").exists() and _last_step(out) >= steps:
         return
-    started = time.time()
-    run(work, "pretrain", "--data", str(work / f"shards-{shards}"), "--config", scale.model,
-        "--out", str(out), "--max-steps", str(scale.steps), "--batch-size",
-        str(scale.batch_size), "--eval-every", str(scale.eval_every), "--save-every", "250",
-        "--log-every", "25", "--seed", "0", *options,
+    # a continued run draws other batches than its start did (seed 1), and takes its size
+    # from the checkpoint it continues
+    start = ["--init", str(work / "runs" / spec.init), "--seed", "1"] if spec.init else \
+        ["--config", scale.model, "--seed", "0"]
+    run(work, "pretrain", "--data", str(work / f"shards-{spec.shards}"), *start,
+        "--out", str(out), "--max-steps", str(steps), "--batch-size", str(scale.batch_size),
+        "--eval-every", str(min(scale.eval_every, steps)), "--save-every", "250",
+        "--log-every", "25", *spec.options,
         *(["--resume"] if (out / "checkpoint.pt").exists() else []))
-    (out / "wall_seconds.txt").write_text(f"{time.time() - started:.0f}\n")
 
 
 def _last_step(out: Path) -> int:
@@ -200,7 +237,7 @@ def encoder_of(work: Path, arm: str) -> list[str]:
     if arm == "none":
         return ["--model", str(work / "runs" / "electra-lexicon" / "discriminator"),
                 "--random-init"]
-    part = "generator" if ARMS[arm][1][1] == "mlm" else "discriminator"
+    part = "generator" if "mlm" in ARMS[arm].options else "discriminator"
     return ["--model", str(work / "runs" / arm / part)]
 
 
@@ -209,6 +246,8 @@ def finetune(work: Path, results: Path, scale: Scale, arm: str) -> None:
     at the best one; one row per (task, lr, seed) in ``results/finetune.csv``."""
     model = encoder_of(work, arm)
     for task in scale.tasks:
+        if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks:
+            continue
         by_lr = {lr: _finetune_one(work, results, scale, arm, task, model, lr, scale.seeds[0])
                  for lr in scale.lrs}
         best = max(by_lr, key=lambda lr: by_lr[lr])
@@ -306,7 +345,7 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     panels = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminator loss"),
               ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss")]
     fig, axes = plt.subplots(1, len(panels), figsize=(16, 3.4))
-    for arm in ARMS:
+    for colour, arm in enumerate(ARMS):
         path = work / "runs" / arm / "metrics.csv"
         if not path.exists():
             continue
@@ -316,8 +355,8 @@ def report(work: Path, results: Path, scale: Scale) -> None:
         for ax, (column, title) in zip(axes, panels):
             points = [(int(r["step"]), float(r[column])) for r in rows
                       if r.get(column) not in (None, "", "nan")]
-            if points:
-                ax.plot(*zip(*points), label=arm)
+            if points:  # one colour an arm in every panel, whatever it lacks
+                ax.plot(*zip(*points), label=arm, color=f"C{colour}")
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("step")
     axes[0].legend(fontsize=7)
@@ -345,8 +384,9 @@ def main() -> None:
     if args.step in ("corpus", "all"):
         prepare_corpus(work, scale)
         (results / "corpus.json").write_bytes((work / "corpus.json").read_bytes())
-    # `none` borrows the architecture and tokenizer of electra-lexicon's export
-    order = sorted(arms, key=lambda a: a == "none")
+    # `none` borrows the architecture and tokenizer of electra-lexicon's export, the
+    # adaptation arms continue it
+    order = sorted(arms, key=lambda a: a == "none" or ARMS[a].init is not None)
     if args.step in ("pretrain", "all"):
         for arm in order:
             pretrain(work, scale, arm)
