@@ -13,8 +13,8 @@ electra-lexicon, electra15-lexicon.  Fine-tuning: per task, each learning rate o
 with the first seed, then the other seeds at the rate best on dev.
 
 Every zhnlp command run is appended to ``<work>/commands.txt``; checkpoints stay in
-``benchmarks/out/study/<scale>/`` (not committed); the rows, curves and plots go to
-``benchmarks/study/<scale>/`` (committed).
+``benchmarks/out/study/<scale>/`` (not committed); the full study's rows, curves and plots
+go to ``benchmarks/study/`` (committed), a scaled-down run's stay in its work folder.
 """
 
 from __future__ import annotations
@@ -375,7 +375,8 @@ def main() -> None:
         sys.exit(f"error: {DATA} is absent: the study needs the real data sets")
     scale = SCALES[args.scale]
     work = HERE / "out" / "study" / args.scale
-    results = HERE / "study" / args.scale
+    # the full study's rows and plots are committed; a scaled-down run's stay with its work
+    results = HERE / "study" if args.scale == "full" else work
     work.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
     if args.step in ("pretrain", "finetune") and args.arm is None:
