@@ -44,6 +44,7 @@ class Arm:
     options: tuple[str, ...] = ()
     init: str | None = None
     tasks: tuple[str, ...] | None = None
+    task_tokenizer: bool = False  # not pretrained, a tokenizer learned from the task's text
 
 
 WWM = ("--objective", "electra", "--masking", "wwm")
@@ -58,6 +59,9 @@ ARMS: dict[str, Arm] = {
     # (reviews and EPRSTMT's unlabeled text, its own discovered words) or on general text
     "adapt-domain": Arm("domain", WWM, init="electra-lexicon", tasks=("eprstmt",)),
     "adapt-general": Arm("lexicon", WWM, init="electra-lexicon", tasks=("eprstmt",)),
+    # `none` with a tokenizer learned from each task's training text instead of Chinese
+    # BERT's vocabulary: how much the tokenizer alone decides
+    "none-task-tokenizer": Arm(None, task_tokenizer=True),
 }
 
 
@@ -230,10 +234,12 @@ def _last_step(out: Path) -> int:
     return int(rows[-1]["step"]) if rows else 0
 
 
-def encoder_of(work: Path, arm: str) -> list[str]:
+def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
     """The finetune --model arguments of an arm: its exported encoder (the MLM arm's is the
     generator, as large as the others' discriminator), or for ``none`` that same
     architecture and tokenizer, randomly initialised."""
+    if ARMS[arm].task_tokenizer:
+        return ["--model", scale.model]
     if arm == "none":
         return ["--model", str(work / "runs" / "electra-lexicon" / "discriminator"),
                 "--random-init"]
@@ -244,7 +250,7 @@ def encoder_of(work: Path, arm: str) -> list[str]:
 def finetune(work: Path, results: Path, scale: Scale, arm: str) -> None:
     """Each task: every learning rate of the grid with the first seed, then the other seeds
     at the best one; one row per (task, lr, seed) in ``results/finetune.csv``."""
-    model = encoder_of(work, arm)
+    model = encoder_of(work, scale, arm)
     for task in scale.tasks:
         if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks:
             continue
@@ -387,7 +393,7 @@ def main() -> None:
         (results / "corpus.json").write_bytes((work / "corpus.json").read_bytes())
     # `none` borrows the architecture and tokenizer of electra-lexicon's export, the
     # adaptation arms continue it
-    order = sorted(arms, key=lambda a: a == "none" or ARMS[a].init is not None)
+    order = sorted(arms, key=lambda a: ARMS[a].shards is None or ARMS[a].init is not None)
     if args.step in ("pretrain", "all"):
         for arm in order:
             pretrain(work, scale, arm)
