@@ -24,6 +24,11 @@ def pku(pku_words):
     ("2000年", "date"), ("12月31日", "date"), ("三千", "numeral"), ("第十二", "ordinal"),
     ("五个", "quantity"), ("万元", "quantity"), ("百分之", "percent"), ("10点", "time"),
     ("月1日电", "date_fragment"), ("职务的军官", "phrase"),
+    # approximate numbers, counted years, classifiers and lone numerals at the edge: the
+    # wrong "new words" of PKU's test text
+    ("多万", "numeral"), ("近百", "numeral"), ("三十来", "numeral"), ("近几年", "date"),
+    ("年来", "date"), ("一轮", "quantity"), ("两级", "quantity"), ("近百名", "quantity"),
+    ("首批", "ordinal"), ("帮一", "numeral_edge"), ("像一", "numeral_edge"),
 ])
 def test_patterns_reject_what_is_not_a_word(rules, word, reason):
     assert rules.reject_reason(word, lambda w: False) == reason
@@ -35,10 +40,17 @@ def test_stop_characters_only_when_the_lexicon_does_not_know_the_word(rules):
     assert rules.reject_reason("罢免", lambda w: False) is None
 
 
+def test_words_that_look_like_the_new_patterns_stay(rules):
+    for word in ("多云转晴", "多少钱", "首长", "统一", "唯一", "划一", "来年", "年轻"):
+        assert rules.reject_reason(word, lambda w: False) is None, word
+
+
 def test_affixes(rules, pku):
     assert rules.reject_reason("学生们", pku.__contains__) == "affix"
     assert rules.reject_reason("老朋友", {"朋友"}.__contains__) == "affix"
     assert rules.reject_reason("朋友们", {"朋友"}.__contains__) == "affix"
+    for phrase in ("送到", "拿出", "办好", "办成"):  # a verb and its complement
+        assert rules.reject_reason(phrase, {phrase[0]}.__contains__) == "affix"
 
 
 def test_urls_and_emails_are_cut_before_counting(rules):
