@@ -253,7 +253,8 @@ def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
 
 def finetune(work: Path, results: Path, scale: Scale, arm: str) -> None:
     """Each task: every learning rate of the grid with the first seed, then the other seeds
-    at the best one; one row per (task, lr, seed) in ``results/finetune.csv``."""
+    at the best one; one row per (task, lr, seed) in ``results/finetune-ARM.csv`` (a file
+    an arm, so that arms can be fine-tuned side by side)."""
     model = encoder_of(work, scale, arm)
     for task in scale.tasks:
         if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks:
@@ -267,7 +268,7 @@ def finetune(work: Path, results: Path, scale: Scale, arm: str) -> None:
 
 def _finetune_one(work: Path, results: Path, scale: Scale, arm: str, task: FinetuneTask,
                   model: list[str], lr: float, seed: int) -> float:
-    rows = read_rows(results)
+    rows = read_rows(results, arm)
     key = (arm, task.name, f"{lr:g}", str(seed))
     for row in rows:
         if (row["arm"], row["task"], row["lr"], row["seed"]) == key:
@@ -281,28 +282,30 @@ def _finetune_one(work: Path, results: Path, scale: Scale, arm: str, task: Finet
                score=found["mean"], baseline=found["baseline"][found["metric"]],
                epochs=task.epochs, seconds=round(1 / found["throughput"]["train_examples_per_s"]
                                                  * found["examples"]["train"] * task.epochs))
-    write_rows(results, [*rows, row])
+    write_rows(results, arm, [*rows, row])
     return float(found["mean"])
 
 
 FIELDS = ["arm", "task", "lr", "seed", "metric", "score", "baseline", "epochs", "seconds"]
 
 
-def read_rows(results: Path) -> list[dict[str, str]]:
-    path = results / "finetune.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+def read_rows(results: Path, arm: str | None = None) -> list[dict[str, str]]:
+    """The fine-tuning rows of ``arm``, or of every arm."""
+    rows: list[dict[str, str]] = []
+    for path in sorted(results.glob(f"finetune-{arm or '*'}.csv")):
+        with open(path, newline="") as handle:
+            rows += list(csv.DictReader(handle))
+    return rows
 
 
-def write_rows(results: Path, rows: list[dict]) -> None:
-    tmp = results / "finetune.csv.tmp"
+def write_rows(results: Path, arm: str, rows: list[dict]) -> None:
+    path = results / f"finetune-{arm}.csv"
+    tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, results / "finetune.csv")
+    os.replace(tmp, path)
 
 
 def table(rows: list[dict[str, str]], seeds: tuple[int, ...]) -> dict[tuple[str, str], dict]:
