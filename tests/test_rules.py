@@ -29,6 +29,10 @@ def pku(pku_words):
     ("多万", "numeral"), ("近百", "numeral"), ("三十来", "numeral"), ("近几年", "date"),
     ("年来", "date"), ("一轮", "quantity"), ("两级", "quantity"), ("近百名", "quantity"),
     ("首批", "ordinal"), ("帮一", "numeral_edge"), ("像一", "numeral_edge"),
+    # the phrases of news text that the compounds of CLUENER's text held
+    ("日下午", "time"), ("月中旬", "date_fragment"), ("年以来", "date_fragment"),
+    ("昨日下午", "time"), ("数据显示", "report"), ("知情人士透露", "report"),
+    ("记者李", "report"), ("可能会", "modal"), ("正在开发", "modal"), ("等公", "stop_char"),
 ])
 def test_patterns_reject_what_is_not_a_word(rules, word, reason):
     assert rules.reject_reason(word, lambda w: False) == reason
@@ -41,7 +45,8 @@ def test_stop_characters_only_when_the_lexicon_does_not_know_the_word(rules):
 
 
 def test_words_that_look_like_the_new_patterns_stay(rules):
-    for word in ("多云转晴", "多少钱", "首长", "统一", "唯一", "划一", "来年", "年轻"):
+    for word in ("多云转晴", "多少钱", "首长", "统一", "唯一", "划一", "来年", "年轻", "日上三竿",
+                 "逍遥传说", "记者节"):
         assert rules.reject_reason(word, lambda w: False) is None, word
 
 
