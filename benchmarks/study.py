@@ -356,8 +356,9 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     curves = results / "curves"
     curves.mkdir(exist_ok=True)
     panels = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminator loss"),
-              ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(16, 3.4))
+              ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss"),
+              ("valid_rtd_auc", "held-out discriminator AUC")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(19, 3.4))
     for colour, arm in enumerate(ARMS):
         path = work / "runs" / arm / "metrics.csv"
         if not path.exists():
