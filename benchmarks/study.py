@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shlex
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from zhnlp.io import sha256_file
+from zhnlp.io import atomic_write, sha256_file
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -160,7 +159,7 @@ def build_corpus(path: Path, named: tuple[str, ...], unlabeled: tuple[str, ...],
                 yield f"fewclue-{task}", [text, ""]
 
     chars = 0
-    with open(path.with_suffix(".tmp"), "w", encoding="utf-8") as out:
+    with atomic_write(str(path), "w", encoding="utf-8") as out:
         for source, lines in documents():
             for line in lines:
                 if line and line in held:
@@ -176,7 +175,6 @@ def build_corpus(path: Path, named: tuple[str, ...], unlabeled: tuple[str, ...],
             if chars_wanted and chars >= chars_wanted:
                 break
     stats["chars"] = chars
-    os.replace(path.with_suffix(".tmp"), path)
     return stats
 
 
@@ -299,13 +297,10 @@ def read_rows(results: Path, arm: str | None = None) -> list[dict[str, str]]:
 
 
 def write_rows(results: Path, arm: str, rows: list[dict]) -> None:
-    path = results / f"finetune-{arm}.csv"
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_write(str(results / f"finetune-{arm}.csv"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def table(rows: list[dict[str, str]], seeds: tuple[int, ...]) -> dict[tuple[str, str], dict]:

