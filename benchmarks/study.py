@@ -198,8 +198,9 @@ def prepare_corpus(work: Path, scale: Scale) -> None:
             "--vocab", str(DATA / "vocab" / "bert-chinese-vocab.txt"))
     for text, lexicon in (("corpus", "lexicon"), ("domain", "lexicon-domain")):
         if not (work / f"{lexicon}.tsv").exists():
+            # words only, as every arm so far was pretrained (terms joined the defaults later)
             run(work, "discover-words", str(work / f"{text}.txt"), "-o",
-                str(work / f"{lexicon}.tsv"))
+                str(work / f"{lexicon}.tsv"), "--kinds", "word")
     for kind, text, lexicon in (("jieba", "corpus", None), ("lexicon", "corpus", "lexicon"),
                                 ("domain", "domain", "lexicon-domain")):
         out = work / f"shards-{kind}"

@@ -49,8 +49,12 @@ from zhnlp.outputs import claim, need_folder, same_path
               help="Least branching entropy on each side (natural log).")
 @click.option("--no-rules", is_flag=True, help="Statistics only: no pattern, stop-character, "
               "affix, compound or boundary rules.")
+@click.option("--term-share", default=0.1, show_default=True, type=click.FloatRange(0, 1),
+              help="A candidate made of known words is a term (锂离子|电池) if at every cut it "
+              "holds at least this share of the rarer side's occurrences, else a free "
+              "collocation (目前|北京), dropped.")
 @click.option("--keep-compounds", is_flag=True,
-              help="Keep candidates made of known words only (中国人民).")
+              help="Keep every candidate made of known words, free collocations too.")
 @click.option("--fragment-share", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Drop a candidate whose edges fall inside base-lexicon tokens in more than "
               "this share of its sampled occurrences (1 turns the check off).")
@@ -77,17 +81,18 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None
                    word_model: bool, base_script: str, keep_case: bool,
                    keep_duplicates: bool, max_len: int,
                    base: str, all_words: bool, scorer: str, min_cohesion: float,
-                   min_entropy: float, fragment_share: float, no_rules: bool, keep_compounds: bool,
-                   rules_dir: str | None, fmt: str, top: int | None, kinds: str | None,
-                   out: str | None,
+                   min_entropy: float, fragment_share: float, no_rules: bool, term_share: float,
+                   keep_compounds: bool, rules_dir: str | None, fmt: str, top: int | None,
+                   kinds: str | None, out: str | None,
                    workers: int, save_counts: str | None, count_files: tuple[str, ...],
                    tmp_dir: str | None, seed: int, quiet: bool) -> None:
     """Find new words in CORPUS files (plain, .gz or .bz2; - for stdin).
 
     Candidates of 2 to --max-len units seen at least --min-count times are ranked by
     score = ln(count) x min(cohesion, 10) x min(left entropy, right entropy); numerals,
-    dates, stop characters at an edge, derived forms, compounds of known words and
-    fragments of longer words are removed by the rules in lexicon/.
+    dates, stop characters at an edge, derived forms, free collocations of known words and
+    fragments of longer words are removed by the rules in lexicon/.  Each result is a word
+    (new to the base lexicon) or a term (made of known words held together: 锂离子电池).
 
     \b
     Examples:
@@ -110,7 +115,7 @@ def discover_words(corpus: tuple[str, ...], encoding: str, min_count: int | None
         held.enter_context(claim(save_counts, inputs))
         _discover(corpus, encoding, min_count, word_model, base_script, keep_case,
                   keep_duplicates, max_len, base, all_words, scorer, min_cohesion, min_entropy,
-                  fragment_share, no_rules, keep_compounds, rules_dir, fmt, top,
+                  fragment_share, no_rules, term_share, keep_compounds, rules_dir, fmt, top,
                   _kinds(kinds), out, workers,
                   save_counts, count_files, tmp_dir, seed, quiet)
 
@@ -132,7 +137,7 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
               max_len: int,
               base: str,
               all_words: bool, scorer: str, min_cohesion: float, min_entropy: float,
-              fragment_share: float, no_rules: bool, keep_compounds: bool,
+              fragment_share: float, no_rules: bool, term_share: float, keep_compounds: bool,
               rules_dir: str | None, fmt: str, top: int | None, kinds: tuple[str, ...] | None,
               out: str | None, workers: int,
               save_counts: str | None, count_files: tuple[str, ...], tmp_dir: str | None,
@@ -150,7 +155,8 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
                          base=base, all_words=all_words,
                          scorer=scorer, min_cohesion=min_cohesion, min_entropy=min_entropy,
                          fragment_share=fragment_share,
-                         keep_compounds=keep_compounds, complete_counts=save_counts is not None,
+                         term_share=term_share, keep_compounds=keep_compounds,
+                         complete_counts=save_counts is not None,
                          use_rules=not no_rules,
                          rules=Rules.load(rules_dir) if rules_dir else None, workers=workers,
                          tmp_dir=tmp_dir, seed=seed, quiet=quiet)
@@ -166,7 +172,10 @@ def _discover(corpus: tuple[str, ...], encoding: str, min_count: int | None,
         source = "given" if min_count else "from the corpus size"
         repeated = (f"; {miner.duplicates_:,} of {miner.lines_:,} lines were repeats, counted "
                     "once (--keep-duplicates)" if miner.duplicates_ else "")
-        click.echo(f"{len(miner.words_)} words from {miner.counts_.total:,} units "
+        found = {k: sum(w.kind == k for w in miner.words_) for k in KINDS}
+        click.echo(f"{found['word']} words and {found['term']} terms"
+                   + (f" and {found['known']} known" if found["known"] else "")
+                   + f" from {miner.counts_.total:,} units "
                    f"({len(miner.candidates_):,} candidates; min count {miner.min_count_}, "
                    f"{source}{repeated})", err=True)
         steps = ", ".join(f"{name} {n:,}" for name, n in miner.rejected_.items() if n)

@@ -42,14 +42,20 @@ def test_tsv_to_stdout_and_formats(corpus, pku_words, tmp_path):
     assert scores == sorted(scores, reverse=True)
     assert out.stderr == b""
     top = [line.split("\t")[0] for line in lines[1:]]
-    for fmt, check in (("jsonl", lambda t: [json.loads(x)["word"] for x in t.splitlines()]),
-                       ("pkuseg", lambda t: t.splitlines()),
-                       ("jieba", lambda t: [x.split(" ")[0] for x in t.splitlines()])):
+    assert {line.split("\t")[6] for line in lines[1:]} == {"word", "term"}
+    words = run("discover-words", str(corpus), "--base", str(pku_words), "--top", "20", "-q",
+                "--kinds", "word").stdout.decode().splitlines()[1:]
+    assert {line.split("\t")[6] for line in words} == {"word"}
+    # the segmenters' dictionaries take words only by default: the top 20 of those
+    for fmt, want, check in (
+            ("jsonl", top, lambda t: [json.loads(x)["word"] for x in t.splitlines()]),
+            ("pkuseg", words, lambda t: t.splitlines()),
+            ("jieba", words, lambda t: [x.split(" ")[0] for x in t.splitlines()])):
         target = tmp_path / f"out.{fmt}"
         res = run("discover-words", str(corpus), "--base", str(pku_words), "--top", "20",
                   "--format", fmt, "-o", str(target), "-q")
         assert res.returncode == 0 and res.stdout == b""
-        assert check(target.read_text(encoding="utf-8")) == top
+        assert check(target.read_text(encoding="utf-8")) == [w.split("\t")[0] for w in want]
 
 
 def test_jieba_output_loads_into_jieba_and_changes_its_segmentation(pku_lines, tmp_path):

@@ -28,7 +28,7 @@ def test_new_words_are_new_and_ranked(mined, pku_words):
 def test_top_words_are_mostly_gold_words_or_names(mined, pku_gold):
     # PKU's gold standard splits names and compounds, so a half is a good score here;
     # the statistics alone, without rules, stay far below it.
-    top = [w.word for w in mined.words_[:100]]
+    top = [w.word for w in mined.words_ if w.kind == "word"][:100]
     precision = sum(w in pku_gold for w in top) / len(top)
     assert precision >= 0.4
 
@@ -89,7 +89,7 @@ def test_classifier_scorer_ranks_with_probabilities(pku_lines, pku_words):
 def test_every_candidate_is_accounted_for_by_one_named_step(mined):
     steps = list(mined.rejected_)
     assert steps[:3] == ["threshold", "dominated", "known"] and steps[-1] == "fragment"
-    assert {"stop_char", "date", "compound"} <= set(steps)
+    assert {"stop_char", "date", "collocation"} <= set(steps)
     assert sum(mined.rejected_.values()) + len(mined.words_) == mined.candidates_.considered
 
 
@@ -193,6 +193,23 @@ def test_a_new_word_beside_a_known_one_is_a_phrase_unless_bound(pku_lines, pku_w
     assert m.rejected_["nested"] >= 3
     # names whose new part is seldom seen alone stay whole
     assert {"拉姆斯菲尔德", "伊斯梅利亚"} <= words
+
+
+def test_terms_are_kept_and_free_collocations_dropped(mined, pku_lines, pku_words):
+    kind = {w.word: w.kind for w in mined.words_}
+    # phrases of PKU's words whose parts keep each other's company: terms
+    assert kind["检察机关"] == kind["信息技术"] == kind["退出现役"] == "term"
+    assert kind["罢免"] == "word"
+    # phrases of free parts (一个 + 新, 继续 + 坚持): collocations, back with keep_compounds
+    loose = {"一个新", "名学生", "占全国", "继续坚持", "一些国家"}
+    assert not loose & set(kind) and mined.rejected_["collocation"] > 50
+    every = NewWordMiner(base=str(pku_words), keep_compounds=True).fit(pku_lines)
+    assert loose <= {w.word for w in every.words_}
+    # the share decides: none of them at 0, almost none of the terms near 1
+    strict = NewWordMiner(base=str(pku_words), term_share=0.5).fit(pku_lines)
+    assert sum(w.kind == "term" for w in strict.words_) < 0.5 * list(kind.values()).count("term")
+    assert [w.word for w in strict.words_ if w.kind == "word"] == [
+        w for w, k in kind.items() if k == "word"]
 
 
 def test_each_result_says_whether_it_is_a_word_a_term_or_known(pku_lines, pku_words, tmp_path):

@@ -24,7 +24,8 @@ def mined(pku_lines):
 def test_every_output_format_reads_back(mined, fmt, tmp_path):
     path = tmp_path / f"lex.{fmt}"
     with open(path, "w", encoding="utf-8") as handle:
-        write_words(mined.words_, handle, fmt, corpus_units=mined.counts_.total)
+        write_words(mined.words_, handle, fmt, corpus_units=mined.counts_.total,
+                    kinds=("word", "term"))
     lexicon = read_lexicon(str(path))
     assert list(lexicon) == [w.word for w in mined.words_]
     if fmt in ("tsv", "jsonl"):

@@ -87,13 +87,16 @@ class NewWordMiner:
     fragment_share, samples:
         A candidate whose edge falls inside a base-segmenter token in more than
         ``fragment_share`` of ``samples`` sampled occurrences is dropped.
-    keep_compounds, bound_share, bound_evidence:
+    term_share, keep_compounds, bound_share, bound_evidence:
         A candidate that the base segmenter cuts into known words (one at least of several
-        characters) is a phrase of them and dropped (中国人民, 性价比高), unless
-        ``keep_compounds``, or unless at some cut the candidate holds ``bound_share`` or more
-        of the rarer side's occurrences, seen at least ``bound_evidence`` times (杜|拉拉: 拉拉
-        is seldom seen without 杜).  The same with the new words found so far as words
-        ("nested": 助申奥 = 助 + the new 申奥), bound at half the rarer part's occurrences.
+        characters) is a compound.  Its parts decide what it is, by the share of the rarer
+        side's occurrences that the candidate holds at a cut: at ``bound_share`` or more at
+        some cut, seen at least ``bound_evidence`` times, a ``word`` (杜|拉拉: 拉拉 is seldom
+        seen without 杜); at ``term_share`` or more at every cut, a ``term`` (锂离子|电池,
+        暗黑|破坏神, 住房|公积金); below it at some cut, a free collocation (目前|北京,
+        看|电影), dropped unless ``keep_compounds``.  A new word next to a known or new word
+        is judged the same way ("nested": 助申奥 = 助 + the new 申奥), bound at half the
+        rarer part's occurrences, and dropped if not.
     word_model, min_word_share, word_model_units, word_model_iterations:
         Keep only the candidates that a unigram word model fitted by EM (on the first
         ``word_model_units`` units, ``word_model_iterations`` rounds) uses as words in at
@@ -124,7 +127,8 @@ class NewWordMiner:
                  keep_case: bool = False, base_script: str = "simplified",
                  all_words: bool = False, scorer: str = "formula", min_cohesion: float = 2.0,
                  min_entropy: float = 1.0, dominance: float = 0.9, fragment_share: float = 0.5,
-                 samples: int = 10, keep_compounds: bool = False, bound_share: float = 0.8,
+                 samples: int = 10, term_share: float = 0.1, keep_compounds: bool = False,
+                 bound_share: float = 0.8,
                  bound_evidence: int = 50, word_model: bool = False,
                  min_word_share: float = 0.5, word_model_units: int = 20_000_000,
                  word_model_iterations: int = 5,
@@ -144,6 +148,7 @@ class NewWordMiner:
         self.dominance = dominance
         self.fragment_share = fragment_share
         self.samples = samples
+        self.term_share = term_share
         self.keep_compounds = keep_compounds
         self.bound_share = bound_share
         self.bound_evidence = bound_evidence
@@ -245,14 +250,18 @@ class NewWordMiner:
         score = cands.score
         if self.scorer == "classifier":
             score = classifier_scores(cands, known, passed, seed=self.seed)
-        # ties by the string: the same order whatever the ids (a merged run's differ)
+        # ties by the string: the same order whatever the ids (a merged run's differ); to 9
+        # decimals, since the sums behind equal scores may differ in their last bits
+        score = np.round(score, 9)
         order = sorted(np.flatnonzero(run.alive).tolist(),
                        key=lambda i: (-score[i], cands.words[i]))
         self.rejected_ = rejected
+        # a phrase of known words is a term, unless its parts are bound into a word (杜|拉拉)
+        term = run.compound(self) if not base.empty else np.zeros(len(cands), dtype=bool)
         self.words_ = [Word(cands.words[i], int(cands.count[i]), float(cands.cohesion[i]),
                             float(cands.left_entropy[i]), float(cands.right_entropy[i]),
-                            float(score[i]), bool(known[i]), kind_of(cands.words[i], known[i],
-                                                                     base))
+                            float(score[i]), bool(known[i]),
+                            "known" if known[i] else "term" if term[i] else "word")
                        for i in order]
 
     def _pipeline(self, base: BaseLexicon, have_corpus: bool) -> list[tuple[str, Step]]:
@@ -273,7 +282,8 @@ class NewWordMiner:
         if self.use_rules:
             steps.append(("rules", self._rule_reasons))
             if not base.empty and not self.keep_compounds:
-                steps.append(("compound", lambda run: ~(run.compound(self) & ~run.known)))
+                steps.append(("collocation",
+                              lambda run: ~(run.collocation(self) & ~run.known)))
                 steps.append(("nested", self._not_nested))
         if self.scorer == "classifier":
             steps += known
@@ -297,15 +307,16 @@ class NewWordMiner:
         known one (助申奥: 助 + the new 申奥) is a phrase as a known pair is, unless the
         candidate holds half or more of the rarer part's occurrences (门市部 of 门市,
         伊斯梅利亚 of 梅利亚: names and words whose new part is seldom seen without them)."""
-        fresh = {w for w, ok in zip(run.cands.words, (run.alive & ~run.known).tolist()) if ok}
+        # terms are phrases already: a word is not split into them
+        words = run.alive & ~run.known & ~run.compound(self)
+        fresh = {w for w, ok in zip(run.cands.words, words.tolist()) if ok}
         base = run.base
 
         def cuts_of(word: str) -> list[int] | None:
             return nested_cuts(word, lambda t: t != word and (t in fresh or t in base))
 
         # a new part is rare itself: holding half of its occurrences binds it, however few
-        nested = self._compounds(run.counts, run.cands, run.alive & ~run.known, cuts_of,
-                                 NESTED_BOUND_SHARE, 1)
+        nested = self._compounds(run.counts, run.cands, words, cuts_of, NESTED_BOUND_SHARE, 1)
         return ~nested
 
     def _rule_reasons(self, run: Selection) -> list[str | None]:
@@ -342,34 +353,11 @@ class NewWordMiner:
                    cuts_of: Callable[[str], list[int] | None], share: float,
                    evidence: int) -> np.ndarray:
         """Which candidates in ``mask`` are phrases of words (``cuts_of`` gives where a
-        phrase is cut, None for a word), the corpus's counts deciding which of their parts
-        are bound to each other: at some cut the candidate holds ``share`` or more of the
-        rarer side's occurrences, seen at least ``evidence`` times."""
-        out = np.zeros(len(cands), dtype=bool)
-        cut_at: dict[tuple[int, int], list[int]] = {}  # (length, cut in units) -> candidates
-        for i in np.flatnonzero(mask).tolist():
-            word = cands.words[i]
-            cuts = cuts_of(word)
-            if cuts is None:
-                continue
-            out[i] = True
-            n = int(cands.length[i])
-            if n != len(word):  # runs of several characters: character offsets -> units
-                ends = np.cumsum([len(unit_text(int(u), counts.shown))
-                                  for u in counts.grams(n)[cands.level_row[i]]]).tolist()
-                cuts = [ends.index(k) + 1 if k in ends else None for k in cuts]
-                if None in cuts:  # a cut inside a run: the run holds together
-                    out[i] = False
-                    continue
-            for j in cuts:
-                cut_at.setdefault((n, j), []).append(i)
-        for (n, j), members in cut_at.items():
-            idx = np.array(members)
-            g = counts.grams(n)[cands.level_row[idx]]
-            rarer = np.minimum(counts.count_of(g[:, :j]), counts.count_of(g[:, j:]))
-            bound = (rarer >= evidence) & (cands.count[idx] >= share * rarer)
-            out[idx[bound]] = False
-        return out
+        phrase is cut, None for a word) whose parts are not bound to each other: at no cut
+        does the candidate hold ``share`` or more of the rarer side's occurrences, seen at
+        least ``evidence`` times."""
+        low, high = cut_shares(counts, cands, mask, cuts_of, evidence)
+        return ~np.isnan(low) & ~(high >= share)
 
     def _inside_shares(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
                        base: BaseLexicon, corpus: UnitFile, corpus_counts: NgramCounts,
@@ -400,20 +388,47 @@ class NewWordMiner:
 
 NESTED_BOUND_SHARE = 0.5  # see NewWordMiner._not_nested
 # the classifier scorer learns from the candidates that passed these steps (known or not)
-LEARNED_AFTER = ("dominated", "rules", "compound")
+LEARNED_AFTER = ("dominated", "rules", "collocation")
+
+
+def cut_shares(counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
+               cuts_of: Callable[[str], list[int] | None],
+               evidence: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """How bound the parts of the phrases in ``mask`` are (``cuts_of`` gives where a phrase
+    is cut, None for a word): at each cut, the share of the rarer side's occurrences that the
+    candidate holds.  Returns the least share over its cuts, and the greatest over the cuts
+    whose rarer side is seen at least ``evidence`` times (0 if none); NaN for a candidate
+    outside ``mask``, not cut, or cut inside a run of Latin letters or digits (a run holds
+    together)."""
+    low = np.full(len(cands), np.nan)
+    high = np.full(len(cands), np.nan)
+    cut_at: dict[tuple[int, int], list[int]] = {}  # (length, cut in units) -> candidates
+    for i in np.flatnonzero(mask).tolist():
+        word = cands.words[i]
+        cuts = cuts_of(word)
+        if cuts is None:
+            continue
+        n = int(cands.length[i])
+        if n != len(word):  # runs of several characters: character offsets -> units
+            ends = np.cumsum([len(unit_text(int(u), counts.shown))
+                              for u in counts.grams(n)[cands.level_row[i]]]).tolist()
+            cuts = [ends.index(k) + 1 if k in ends else None for k in cuts]
+            if None in cuts:
+                continue
+        low[i], high[i] = np.inf, 0.0
+        for j in cuts:
+            cut_at.setdefault((n, j), []).append(i)
+    for (n, j), members in cut_at.items():
+        idx = np.array(members)  # a candidate once per (length, cut)
+        g = counts.grams(n)[cands.level_row[idx]]
+        rarer = np.minimum(counts.count_of(g[:, :j]), counts.count_of(g[:, j:]))
+        held = cands.count[idx] / np.maximum(rarer, 1)
+        low[idx] = np.minimum(low[idx], held)
+        high[idx] = np.maximum(high[idx], np.where(rarer >= evidence, held, 0.0))
+    return low, high
 
 
 KINDS = ("word", "term", "known")
-
-
-def kind_of(word: str, known: bool, base: BaseLexicon) -> str:
-    """``known``, ``term`` (the base segmenter cuts it into known words, see
-    :func:`compound_cuts`) or ``word``."""
-    if known:
-        return "known"
-    if not base.empty and compound_cuts(word, base.segment, base.__contains__) is not None:
-        return "term"
-    return "word"
 
 
 @dataclass
@@ -430,22 +445,32 @@ class Selection:
     corpus_counts: NgramCounts | None
     workdir: str
     alive: np.ndarray = field(init=False)
-    _compound: np.ndarray | None = None
+    _shares: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.alive = np.ones(len(self.cands), dtype=bool)
 
-    def compound(self, miner: NewWordMiner) -> np.ndarray:
-        """The living candidates that are phrases of known words (computed once, when the
-        rules first ask)."""
-        if self._compound is None:
+    def _cut_shares(self, miner: NewWordMiner) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`cut_shares` of the phrases of known words among the living candidates
+        (computed once, when the rules first ask)."""
+        if self._shares is None:
             base = self.base
-            self._compound = miner._compounds(
+            self._shares = cut_shares(
                 self.counts, self.cands, self.alive,
                 lambda w: compound_cuts(w, base.segment, base.__contains__),
                 # a known word's share of a few dozen occurrences says little: ask evidence
-                miner.bound_share, miner.bound_evidence)
-        return self._compound
+                miner.bound_evidence)
+        return self._shares
+
+    def compound(self, miner: NewWordMiner) -> np.ndarray:
+        """The candidates that are phrases of known words not bound into a word."""
+        low, high = self._cut_shares(miner)
+        return ~np.isnan(low) & ~(high >= miner.bound_share)
+
+    def collocation(self, miner: NewWordMiner) -> np.ndarray:
+        """The phrases of known words loose at some cut: free collocations, not terms."""
+        low, _ = self._cut_shares(miner)
+        return self.compound(miner) & (low < miner.term_share)
 
 
 Step = Callable[[Selection], "np.ndarray | list[str | None]"]
