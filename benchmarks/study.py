@@ -243,9 +243,13 @@ def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
     architecture and tokenizer, randomly initialised."""
     if ARMS[arm].task_tokenizer:
         return ["--model", scale.model]
-    if arm == "none":
-        return ["--model", str(work / "runs" / "electra-lexicon" / "discriminator"),
-                "--random-init"]
+    if arm == "none":  # every ELECTRA arm's discriminator has the same shape and tokenizer
+        for donor in ("electra-lexicon", "electra-jieba", "electra-char", "electra15-lexicon"):
+            export = work / "runs" / donor / "discriminator"
+            if (export / "config.json").exists():
+                return ["--model", str(export), "--random-init"]
+        sys.exit("error: `none` takes its architecture from an ELECTRA arm's export: "
+                 "pretrain one first (e.g. electra-lexicon)")
     part = "generator" if "mlm" in ARMS[arm].options else "discriminator"
     return ["--model", str(work / "runs" / arm / part)]
 
@@ -395,8 +399,8 @@ def main() -> None:
     if args.step in ("corpus", "all"):
         prepare_corpus(work, scale)
         (results / "corpus.json").write_bytes((work / "corpus.json").read_bytes())
-    # `none` borrows the architecture and tokenizer of electra-lexicon's export, the
-    # adaptation arms continue it
+    # `none` borrows the architecture and tokenizer of an ELECTRA arm's export, the
+    # adaptation arms continue electra-lexicon
     order = sorted(arms, key=lambda a: ARMS[a].shards is None or ARMS[a].init is not None)
     if args.step in ("pretrain", "all"):
         for arm in order:
