@@ -316,8 +316,7 @@ class NewWordMiner:
             return nested_cuts(word, lambda t: t != word and (t in fresh or t in base))
 
         # a new part is rare itself: holding half of its occurrences binds it, however few
-        nested = self._compounds(run.counts, run.cands, words, cuts_of, NESTED_BOUND_SHARE, 1)
-        return ~nested
+        return ~unbound(cut_shares(run.counts, run.cands, words, cuts_of), NESTED_BOUND_SHARE)
 
     def _rule_reasons(self, run: Selection) -> list[str | None]:
         """The rules of ``lexicon/`` (numerals, dates, stop characters, affixes...): the
@@ -348,16 +347,6 @@ class NewWordMiner:
         share = self._inside_shares(run.counts, run.cands, check, run.base, run.corpus,
                                     run.corpus_counts, run.workdir)
         return ~(check & (share > self.fragment_share))
-
-    def _compounds(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
-                   cuts_of: Callable[[str], list[int] | None], share: float,
-                   evidence: int) -> np.ndarray:
-        """Which candidates in ``mask`` are phrases of words (``cuts_of`` gives where a
-        phrase is cut, None for a word) whose parts are not bound to each other: at no cut
-        does the candidate hold ``share`` or more of the rarer side's occurrences, seen at
-        least ``evidence`` times."""
-        low, high = cut_shares(counts, cands, mask, cuts_of, evidence)
-        return ~np.isnan(low) & ~(high >= share)
 
     def _inside_shares(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
                        base: BaseLexicon, corpus: UnitFile, corpus_counts: NgramCounts,
@@ -428,6 +417,14 @@ def cut_shares(counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
     return low, high
 
 
+def unbound(shares: tuple[np.ndarray, np.ndarray], share: float) -> np.ndarray:
+    """The phrases of :func:`cut_shares` whose parts are not bound to each other: at no cut
+    (of enough evidence) does the phrase hold ``share`` or more of the rarer side's
+    occurrences."""
+    low, high = shares
+    return ~np.isnan(low) & ~(high >= share)
+
+
 KINDS = ("word", "term", "known")
 
 
@@ -452,7 +449,7 @@ class Selection:
 
     def _cut_shares(self, miner: NewWordMiner) -> tuple[np.ndarray, np.ndarray]:
         """:func:`cut_shares` of the phrases of known words among the living candidates
-        (computed once, when the rules first ask)."""
+        (computed once, when first asked: by the rules, or at the end for the kinds)."""
         if self._shares is None:
             base = self.base
             self._shares = cut_shares(
@@ -464,8 +461,7 @@ class Selection:
 
     def compound(self, miner: NewWordMiner) -> np.ndarray:
         """The candidates that are phrases of known words not bound into a word."""
-        low, high = self._cut_shares(miner)
-        return ~np.isnan(low) & ~(high >= miner.bound_share)
+        return unbound(self._cut_shares(miner), miner.bound_share)
 
     def collocation(self, miner: NewWordMiner) -> np.ndarray:
         """The phrases of known words loose at some cut: free collocations, not terms."""
