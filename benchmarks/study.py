@@ -3,7 +3,7 @@ an encoder that helps downstream?  One command per step, each resumable:
 
     .venv/bin/python benchmarks/study.py corpus              # the pretraining corpus, shards
     .venv/bin/python benchmarks/study.py pretrain ARM        # one arm's pretraining run
-    .venv/bin/python benchmarks/study.py finetune ARM        # its fine-tuning rows
+    .venv/bin/python benchmarks/study.py finetune ARM [--tasks eprstmt,tnews]  # its rows
     .venv/bin/python benchmarks/study.py report              # table and plots
     .venv/bin/python benchmarks/study.py all --scale demo    # all of it, scaled down (make study)
 
@@ -254,13 +254,16 @@ def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
     return ["--model", str(work / "runs" / arm / part)]
 
 
-def finetune(work: Path, results: Path, scale: Scale, arm: str) -> None:
-    """Each task: every learning rate of the grid with the first seed, then the other seeds
-    at the best one; one row per (task, lr, seed) in ``results/finetune-ARM.csv`` (a file
-    an arm, so that arms can be fine-tuned side by side)."""
+def finetune(work: Path, results: Path, scale: Scale, arm: str,
+             only: set[str] | None = None) -> None:
+    """Each task (of ``only``, if given): every learning rate of the grid with the first
+    seed, then the other seeds at the best one; one row per (task, lr, seed) in
+    ``results/finetune-ARM.csv`` (a file an arm, so that arms can be fine-tuned side by
+    side)."""
     model = encoder_of(work, scale, arm)
     for task in scale.tasks:
-        if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks:
+        if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks or \
+                only is not None and task.name not in only:
             continue
         by_lr = {lr: _finetune_one(work, results, scale, arm, task, model, lr, scale.seeds[0])
                  for lr in scale.lrs}
@@ -384,10 +387,16 @@ def main() -> None:
     ap.add_argument("step", choices=["corpus", "pretrain", "finetune", "report", "all"])
     ap.add_argument("arm", nargs="?", choices=list(ARMS))
     ap.add_argument("--scale", choices=list(SCALES), default="full")
+    ap.add_argument("--tasks", help="fine-tune on these tasks only (comma-separated; "
+                    "default: every task of the scale)")
     args = ap.parse_args()
     if not (DATA / "vocab").exists():
         sys.exit(f"error: {DATA} is absent: the study needs the real data sets")
     scale = SCALES[args.scale]
+    only = set(args.tasks.split(",")) if args.tasks else None
+    if only and only - {t.name for t in scale.tasks}:
+        ap.error(f"--tasks: not a task of the {args.scale} scale: "
+                 f"{','.join(sorted(only - {t.name for t in scale.tasks}))}")
     work = HERE / "out" / "study" / args.scale
     # the full study's rows and plots are committed; a scaled-down run's stay with its work
     results = HERE / "study" if args.scale == "full" else work
@@ -407,7 +416,7 @@ def main() -> None:
             pretrain(work, scale, arm)
     if args.step in ("finetune", "all"):
         for arm in order:
-            finetune(work, results, scale, arm)
+            finetune(work, results, scale, arm, only)
     if args.step in ("report", "all"):
         report(work, results, scale)
         print((results / "table.md").read_text())

@@ -195,6 +195,19 @@ def test_a_new_word_beside_a_known_one_is_a_phrase_unless_bound(pku_lines, pku_w
     assert {"拉姆斯菲尔德", "伊斯梅利亚"} <= words
 
 
+def test_the_word_model_drops_a_fragment_and_spares_a_word_the_rules_freed(mined, pku_lines,
+                                                                       pku_words):
+    words = {w.word for w in mined.words_}
+    m = NewWordMiner(base=str(pku_words), word_model=True).fit(pku_lines)
+    modelled = {w.word for w in m.words_}
+    # 伊斯 is only ever the start of 伊斯梅利亚 or 伊斯塔帕 (names the model holds): the
+    # rules keep it, the model takes its uses away
+    assert "伊斯" in words and "伊斯" not in modelled
+    # 申奥 keeps its uses: 助申奥, a phrase the rules rejected, does not compete for them
+    assert "申奥" in words and "申奥" in modelled
+    assert m.rejected_["word_model"] >= 1 and modelled < words
+
+
 def test_terms_are_kept_and_free_collocations_dropped(mined, pku_lines, pku_words):
     kind = {w.word: w.kind for w in mined.words_}
     # phrases of PKU's words whose parts keep each other's company: terms

@@ -297,8 +297,9 @@ class NewWordMiner:
         """Candidates that the word model uses as words in at least ``min_word_share`` of
         their occurrences (known words are not judged); see :mod:`wordmodel`."""
         assert run.corpus is not None and run.corpus_counts is not None
-        share = word_shares(run.cands, run.counts, run.corpus, run.corpus_counts, run.workdir,
-                            self.max_len, self.word_model_units, self.word_model_iterations)
+        share = word_shares(run.cands, run.alive | run.known, run.counts, run.corpus,
+                            run.corpus_counts, run.workdir, self.max_len,
+                            self.word_model_units, self.word_model_iterations)
         self.word_share_ = share
         return run.known | (share >= self.min_word_share)
 
@@ -472,11 +473,12 @@ class Selection:
 Step = Callable[[Selection], "np.ndarray | list[str | None]"]
 
 
-def word_shares(cands: stats.Candidates, counts: NgramCounts, corpus: UnitFile,
-                corpus_counts: NgramCounts, workdir: str, max_len: int, sample: int,
-                iterations: int) -> np.ndarray:
+def word_shares(cands: stats.Candidates, vocab: np.ndarray, counts: NgramCounts,
+                corpus: UnitFile, corpus_counts: NgramCounts, workdir: str, max_len: int,
+                sample: int, iterations: int) -> np.ndarray:
     """For each candidate, the share of its occurrences that a unigram word model (single
-    units + every candidate, fitted by EM on the first ``sample`` units of the corpus) uses
+    units + the candidates in ``vocab``: a string the rules rejected does not compete for
+    uses, fitted by EM on the first ``sample`` units of the corpus) uses
     as a word; NaN for a candidate not seen in the sample."""
     units = np.asarray(corpus.array()[:min(sample, corpus.length)])
     if units[-1] != BOUNDARY:  # end the sample at a sentence's end
@@ -487,7 +489,7 @@ def word_shares(cands: stats.Candidates, counts: NgramCounts, corpus: UnitFile,
     word_at[0] = np.where(units == BOUNDARY, -1, unit_ids)
     offset = singles.size
     for n in range(2, max_len + 1):
-        idx = np.flatnonzero(cands.length == n)
+        idx = np.flatnonzero((cands.length == n) & vocab)
         rows = corpus_counts.lookup(counts.grams(n)[cands.level_row[idx]])
         row_to_word = np.full(corpus_counts.counts[n - 1].size + 1, -1, dtype=np.int32)
         row_to_word[rows[rows >= 0]] = offset + idx[rows >= 0]
