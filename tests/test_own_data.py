@@ -371,8 +371,9 @@ def test_multi_label_classification_learns_and_labels_new_text(tmp_path):
                         top_k=None)
     for p, theirs in zip(predicted[:30], classify([p["text"] for p in predicted[:30]])):
         assert {t["label"] for t in theirs if t["score"] >= 0.5} == set(p["labels"])
-        assert [round(t["score"], 4) for t in theirs[:3]] == \
-            [round(k["probability"], 4) for k in p["top_k"]]
+        # the pipeline pads other batches than ours: equal to float noise, not to 4 places
+        assert [t["score"] for t in theirs[:3]] == \
+            pytest.approx([k["probability"] for k in p["top_k"]], abs=2e-4)
 
 
 def test_an_option_a_task_does_not_take_is_refused(tmp_path):
