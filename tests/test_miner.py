@@ -214,7 +214,7 @@ def test_terms_are_kept_and_free_collocations_dropped(mined, pku_lines, pku_word
     assert kind["检察机关"] == kind["信息技术"] == kind["退出现役"] == "term"
     assert kind["罢免"] == "word"
     # phrases of free parts (一个 + 新, 继续 + 坚持): collocations, back with keep_compounds
-    loose = {"一个新", "名学生", "占全国", "继续坚持", "一些国家"}
+    loose = {"一个新", "成为世界", "占全国", "继续坚持", "一些国家"}
     assert not loose & set(kind) and mined.rejected_["collocation"] > 50
     every = NewWordMiner(base=str(pku_words), keep_compounds=True).fit(pku_lines)
     assert loose <= {w.word for w in every.words_}
@@ -244,3 +244,25 @@ def test_each_result_says_whether_it_is_a_word_a_term_or_known(pku_lines, pku_wo
     with open(tmp_path / "all.jieba", "w", encoding="utf-8") as handle:
         write_words(m.words_, handle, "jieba", kinds=("word", "term"))
     assert "检察机关" in read_lexicon(str(tmp_path / "all.jieba"))
+
+
+def test_a_fragment_of_an_amount_is_not_a_word():
+    """CLUENER's game and football news: 3次交手, 6轮不胜, 1平8负, 12日在北京. jieba cuts the
+    numeral from its unit, so only the amount rules tell that 次交手 starts inside 3次."""
+    import dataclasses
+    import json
+
+    from conftest import DATA, need
+
+    from zhnlp.discovery.rules import Rules
+
+    path = need(DATA / "cluener" / "train.json")
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    amounts = NewWordMiner().fit(texts)
+    plain = NewWordMiner(rules=dataclasses.replace(Rules.load(), amounts=())).fit(texts)
+    pieces = {"次交手", "轮不胜", "日在北京", "年下半年", "点左右", "万平米", "负处于劣势"}
+    found = {w.word for w in amounts.words_}
+    assert pieces <= {w.word for w in plain.words_} and not pieces & found
+    assert amounts.rejected_["fragment"] > plain.rejected_["fragment"] + 30
+    # the names and terms of the same text stay
+    assert {"王者荣耀", "魔兽世界", "英雄联盟", "拜仁"} <= found

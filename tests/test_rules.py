@@ -33,6 +33,7 @@ def pku(pku_words):
     ("日下午", "time"), ("月中旬", "date_fragment"), ("年以来", "date_fragment"),
     ("昨日下午", "time"), ("数据显示", "report"), ("知情人士透露", "report"),
     ("记者李", "report"), ("可能会", "modal"), ("正在开发", "modal"), ("等公", "stop_char"),
+    ("1平", "record"), ("两胜", "record"),
 ])
 def test_patterns_reject_what_is_not_a_word(rules, word, reason):
     assert rules.reject_reason(word, lambda w: False) == reason
@@ -79,10 +80,38 @@ def test_edges_inside_base_tokens(pku):
     assert not edge_inside(context, 1, 4, pku.segment)
 
 
+def test_an_amount_is_one_token_when_edges_are_checked(rules):
+    import json
+
+    from conftest import DATA, need
+
+    jieba = load_base("jieba")
+    # a line of CLUENER's training text: jieba cuts every numeral from its unit
+    line = json.loads(need(DATA / "cluener" / "train.json").read_text(
+        encoding="utf-8").splitlines()[1813])["text"]
+    assert line.startswith("卡尔斯1平8负，状态都很差；黑马赫尔城已经6轮不胜")
+    tokens = jieba.segment(line)
+    assert ["6", "轮", "不胜"] == tokens[tokens.index("6"):tokens.index("6") + 3]
+    joined = rules.join_amounts(tokens)
+    assert "".join(joined) == line and {"1平", "8负", "6轮", "3"} <= set(joined)
+    start = line.index("轮不胜")  # a fragment of 6轮|不胜, not a word
+    assert not edge_inside(line, start, start + 3, jieba.segment)
+    assert edge_inside(line, start, start + 3,
+                       lambda text: rules.join_amounts(jieba.segment(text)))
+    # the longest amount, over up to four tokens
+    assert rules.join_amounts(["建筑面积", "5", "万", "平方", "米"]) == ["建筑面积", "5万平方米"]
+    assert rules.join_amounts(["2010", "年", "下半年"]) == ["2010年", "下半年"]
+
+
 def test_bad_rule_files_name_the_file_and_line(tmp_path):
     for name in ("stop_chars.txt", "affixes.txt"):
         (tmp_path / name).write_text("# empty\n", encoding="utf-8")
     (tmp_path / "patterns.txt").write_text("# c\nnum\tword\t^[0-9]+$\nbad\tword\t([\n",
                                            encoding="utf-8")
     with pytest.raises(InputError, match=r"patterns.txt:3: bad regex"):
+        Rules.load(str(tmp_path))
+    # a word pattern's fourth field is "amount" or nothing (hints are for cut patterns)
+    (tmp_path / "patterns.txt").write_text("num\tword\t^[0-9]+$\tamount\nx\tword\t^x$\tamout\n",
+                                           encoding="utf-8")
+    with pytest.raises(InputError, match=r"patterns.txt:2: expected"):
         Rules.load(str(tmp_path))

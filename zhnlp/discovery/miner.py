@@ -341,18 +341,22 @@ class NewWordMiner:
                 else None for w, ok in zip(run.cands.words, run.alive.tolist())]
 
     def _not_fragments(self, run: Selection) -> np.ndarray:
-        """Candidates whose edges do not fall inside a base-segmenter token in most sampled
-        occurrences (known words are not checked)."""
+        """Candidates whose edges do not fall inside a base-segmenter token (an amount,
+        3次 or 12日, counting as one) in most sampled occurrences (known words are not
+        checked)."""
         check = run.alive & ~run.known
         assert run.corpus is not None and run.corpus_counts is not None
-        share = self._inside_shares(run.counts, run.cands, check, run.base, run.corpus,
-                                    run.corpus_counts, run.workdir)
+        base, rules = run.base, run.rules
+        share = self._inside_shares(run.counts, run.cands, check,
+                                    lambda text: rules.join_amounts(base.segment(text)),
+                                    run.corpus, run.corpus_counts, run.workdir)
         return ~(check & (share > self.fragment_share))
 
     def _inside_shares(self, counts: NgramCounts, cands: stats.Candidates, mask: np.ndarray,
-                       base: BaseLexicon, corpus: UnitFile, corpus_counts: NgramCounts,
-                       workdir: str) -> np.ndarray:
-        """For the candidates in ``mask``: share of sampled occurrences cut by base tokens."""
+                       segment: Callable[[str], list[str]], corpus: UnitFile,
+                       corpus_counts: NgramCounts, workdir: str) -> np.ndarray:
+        """For the candidates in ``mask``: share of sampled occurrences that ``segment``'s
+        tokens cut."""
         share = np.zeros(len(cands))
         units = corpus.array()
         todo = np.flatnonzero(mask)
@@ -366,7 +370,7 @@ class NewWordMiner:
                                            self.samples, self.shard_size)
                 owner = np.repeat(idx, [len(samples.get(r, ())) for r in rows.tolist()])
                 positions = [p for r in rows.tolist() for p in samples.get(r, ())]
-                inside = np.array([edge_inside(c, s, e, base.segment) for c, s, e in
+                inside = np.array([edge_inside(c, s, e, segment) for c, s, e in
                                    occurrence_contexts(units, positions, n, corpus.shown)],
                                   dtype=np.float64)
                 taken = np.bincount(owner, minlength=len(cands))[idx]

@@ -8,7 +8,9 @@
 - compounds (no file): a candidate that the base segmenter cuts into known words whose
   parts also occur apart;
 - boundary consistency (no file): a candidate whose edges fall inside the base segmenter's
-  tokens in most of its occurrences is a fragment of longer words (委书记, 南省, 斯坦).
+  tokens in most of its occurrences is a fragment of longer words (委书记, 南省, 斯坦); an
+  amount (a numeral with its unit: 3次, 12日, 5万, the patterns marked ``amount``) counts as
+  one token there, so that 次交手 of 3次交手 is a fragment although jieba cuts 3|次|交手.
 """
 
 from __future__ import annotations
@@ -81,17 +83,19 @@ class Rules:
     stop_chars: frozenset[str]
     prefixes: tuple[str, ...]
     suffixes: tuple[str, ...]
+    amounts: tuple[re.Pattern[str], ...] = ()
 
     @classmethod
     def load(cls, directory: str | None = None) -> Rules:
         """Read the rule files from ``directory``, or the ones installed with zhnlp."""
         where = Path(directory) if directory else None
-        cuts, not_words = [], []
+        cuts, not_words, amounts = [], [], []
         for lineno, line in _rule_lines(where, "patterns.txt"):
             fields = line.split("\t")
-            if not 3 <= len(fields) <= 4 or fields[1] not in ("cut", "word"):
-                raise InputError("patterns.txt", "expected NAME<TAB>cut|word<TAB>REGEX[<TAB>HINTS]",
-                                 line=lineno)
+            if not 3 <= len(fields) <= 4 or fields[1] not in ("cut", "word") or \
+                    fields[1] == "word" and fields[3:] not in ([], ["amount"]):
+                raise InputError("patterns.txt", "expected NAME<TAB>cut<TAB>REGEX[<TAB>HINTS] "
+                                 "or NAME<TAB>word<TAB>REGEX[<TAB>amount]", line=lineno)
             try:
                 pattern = re.compile(fields[2])
             except re.error as exc:
@@ -101,6 +105,8 @@ class Rules:
                 cuts.append((pattern, hints))
             else:
                 not_words.append((fields[0], pattern))
+                if fields[3:]:
+                    amounts.append(pattern)
         stop = frozenset(line.strip() for _, line in _rule_lines(where, "stop_chars.txt"))
         prefixes, suffixes = [], []
         for lineno, line in _rule_lines(where, "affixes.txt"):
@@ -109,7 +115,7 @@ class Rules:
                 raise InputError("affixes.txt", "expected prefix|suffix<TAB>AFFIX", line=lineno)
             (prefixes if kind == "prefix" else suffixes).append(affix.strip())
         return cls(Cutter(cuts) if cuts else None, not_words, stop, tuple(prefixes),
-                   tuple(suffixes))
+                   tuple(suffixes), tuple(amounts))
 
     def __post_init__(self) -> None:
         # one search per candidate instead of one per pattern; the group names which matched
@@ -140,6 +146,25 @@ class Rules:
             if word.endswith(suffix) and lexical(word[:-len(suffix)]):
                 return "affix"
         return None
+
+
+    def join_amounts(self, tokens: list[str]) -> list[str]:
+        """``tokens`` with each run of up to four adjacent tokens that together are an
+        amount (the whole string matches an ``amount`` pattern) joined into one, the
+        longest run first: ['3', '次', '交手'] gives ['3次', '交手']."""
+        out, i = [], 0
+        while i < len(tokens):
+            end, joined = i + 1, tokens[i]
+            for j in range(i + 1, min(i + AMOUNT_TOKENS, len(tokens))):
+                joined += tokens[j]
+                if any(p.fullmatch(joined) for p in self.amounts):
+                    end = j + 1
+            out.append("".join(tokens[i:end]))
+            i = end
+        return out
+
+
+AMOUNT_TOKENS = 4  # 5|万|平方|米: a numeral, a unit, a unit of two tokens
 
 
 def compound_cuts(word: str, segment: Callable[[str], list[str]],
