@@ -363,10 +363,11 @@ def report(work: Path, results: Path, scale: Scale) -> None:
               ("valid_rtd_auc", "held-out discriminator AUC")]
     fig, axes = plt.subplots(1, len(panels), figsize=(19, 3.4))
     for colour, arm in enumerate(ARMS):
-        path = work / "runs" / arm / "metrics.csv"
-        if not path.exists():
+        run_metrics, path = work / "runs" / arm / "metrics.csv", curves / f"{arm}.csv"
+        if run_metrics.exists():
+            path.write_bytes(run_metrics.read_bytes())
+        if not path.exists():  # neither run here nor committed by an earlier session
             continue
-        (curves / f"{arm}.csv").write_bytes(path.read_bytes())
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
         for ax, (column, title) in zip(axes, panels):
