@@ -33,7 +33,8 @@ def pku(pku_words):
     ("日下午", "time"), ("月中旬", "date_fragment"), ("年以来", "date_fragment"),
     ("昨日下午", "time"), ("数据显示", "report"), ("知情人士透露", "report"),
     ("记者李", "report"), ("可能会", "modal"), ("正在开发", "modal"), ("等公", "stop_char"),
-    ("1平", "record"), ("两胜", "record"),
+    ("1平", "record"), ("两胜", "record"), ("三连败", "record"), ("三个月", "quantity"),
+    ("一个星期", "quantity"), ("3款", "quantity"),
 ])
 def test_patterns_reject_what_is_not_a_word(rules, word, reason):
     assert rules.reject_reason(word, lambda w: False) == reason
@@ -93,7 +94,7 @@ def test_an_amount_is_one_token_when_edges_are_checked(rules):
     tokens = jieba.segment(line)
     assert ["6", "轮", "不胜"] == tokens[tokens.index("6"):tokens.index("6") + 3]
     joined = rules.join_amounts(tokens)
-    assert "".join(joined) == line and {"1平", "8负", "6轮", "3"} <= set(joined)
+    assert "".join(joined) == line and {"1平", "8负", "6轮", "3连平"} <= set(joined)
     start = line.index("轮不胜")  # a fragment of 6轮|不胜, not a word
     assert not edge_inside(line, start, start + 3, jieba.segment)
     assert edge_inside(line, start, start + 3,
