@@ -34,7 +34,7 @@ def pku(pku_words):
     ("昨日下午", "time"), ("数据显示", "report"), ("知情人士透露", "report"),
     ("记者李", "report"), ("可能会", "modal"), ("正在开发", "modal"), ("等公", "stop_char"),
     ("1平", "record"), ("两胜", "record"), ("三连败", "record"), ("三个月", "quantity"),
-    ("一个星期", "quantity"), ("3款", "quantity"),
+    ("一个星期", "quantity"), ("3款", "quantity"), ("第三条", "ordinal"),
 ])
 def test_patterns_reject_what_is_not_a_word(rules, word, reason):
     assert rules.reject_reason(word, lambda w: False) == reason
@@ -102,6 +102,7 @@ def test_an_amount_is_one_token_when_edges_are_checked(rules):
     # the longest amount, over up to four tokens
     assert rules.join_amounts(["建筑面积", "5", "万", "平方", "米"]) == ["建筑面积", "5万平方米"]
     assert rules.join_amounts(["2010", "年", "下半年"]) == ["2010年", "下半年"]
+    assert rules.join_amounts(["第三", "条", "军官"]) == ["第三条", "军官"]
 
 
 def test_bad_rule_files_name_the_file_and_line(tmp_path):
