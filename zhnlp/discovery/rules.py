@@ -122,6 +122,9 @@ class Rules:
         self._not_word = (re.compile("|".join(f"(?P<p{i}>{p.pattern})"
                                               for i, (_, p) in enumerate(self.not_words)))
                           if self.not_words else None)
+        # join_amounts tries every token run of every sampled context: one match, not six
+        self._amount = (re.compile("|".join(f"(?:{p.pattern})" for p in self.amounts))
+                        if self.amounts else None)
 
     def reject_reason(self, word: str, known: Callable[[str], bool],
                       lexical: Callable[[str], bool] | None = None) -> str | None:
@@ -147,17 +150,18 @@ class Rules:
                 return "affix"
         return None
 
-
     def join_amounts(self, tokens: list[str]) -> list[str]:
         """``tokens`` with each run of up to four adjacent tokens that together are an
         amount (the whole string matches an ``amount`` pattern) joined into one, the
         longest run first: ['3', '次', '交手'] gives ['3次', '交手']."""
+        if self._amount is None:
+            return tokens
         out, i = [], 0
         while i < len(tokens):
             end, joined = i + 1, tokens[i]
             for j in range(i + 1, min(i + AMOUNT_TOKENS, len(tokens))):
                 joined += tokens[j]
-                if any(p.fullmatch(joined) for p in self.amounts):
+                if self._amount.fullmatch(joined):
                     end = j + 1
             out.append("".join(tokens[i:end]))
             i = end
