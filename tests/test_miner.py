@@ -105,7 +105,11 @@ def test_a_repeated_line_counts_once_unless_kept(pku_lines, pku_words):
     alone = NewWordMiner(base=str(pku_words), min_count=3, keep_duplicates=True).fit(pku_lines)
     assert kept.duplicates_ == 0 and kept.counts_.total == 2 * alone.counts_.total
     counts = {w.word: w.count for w in kept.words_}
-    assert all(counts.get(w.word) == 2 * w.count for w in alone.words_)
+    assert all(counts[w.word] == 2 * w.count for w in alone.words_ if w.word in counts)
+    # the doubled text lifts more of a count's siblings over min_count (几千年 beside 三千年,
+    # 数千年): the count rule, and only it, may drop a few more
+    missing = [w for w in alone.words_ if w.word not in counts]
+    assert len(missing) <= kept.rejected_["count"] - alone.rejected_["count"] <= 5
 
 
 def test_min_count_defaults_from_the_corpus_size_and_means_what_it_says(mined, pku_lines,
@@ -246,9 +250,10 @@ def test_each_result_says_whether_it_is_a_word_a_term_or_known(pku_lines, pku_wo
     assert "检察机关" in read_lexicon(str(tmp_path / "all.jieba"))
 
 
-def test_a_fragment_of_an_amount_is_not_a_word():
-    """CLUENER's game and football news: 3次交手, 6轮不胜, 1平8负, 12日在北京. jieba cuts the
-    numeral from its unit, so only the amount rules tell that 次交手 starts inside 3次."""
+@pytest.fixture(scope="module")
+def cluener_mined():
+    """CLUENER's training text (game and football news) mined at the defaults, and with the
+    amount marks taken out of the rules."""
     import dataclasses
     import json
 
@@ -258,11 +263,29 @@ def test_a_fragment_of_an_amount_is_not_a_word():
 
     path = need(DATA / "cluener" / "train.json")
     texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
-    amounts = NewWordMiner().fit(texts)
-    plain = NewWordMiner(rules=dataclasses.replace(Rules.load(), amounts=())).fit(texts)
+    return (NewWordMiner().fit(texts),
+            NewWordMiner(rules=dataclasses.replace(Rules.load(), amounts=())).fit(texts))
+
+
+def test_a_fragment_of_an_amount_is_not_a_word(cluener_mined):
+    """CLUENER's 3次交手, 6轮不胜, 1平8负, 12日在北京: jieba cuts the numeral from its unit, so
+    only the amount rules tell that 次交手 starts inside 3次."""
+    amounts, plain = cluener_mined
     pieces = {"次交手", "轮不胜", "日在北京", "年下半年", "点左右", "万平米", "负处于劣势"}
     found = {w.word for w in amounts.words_}
     assert pieces <= {w.word for w in plain.words_} and not pieces & found
     assert amounts.rejected_["fragment"] > plain.rejected_["fragment"] + 30
     # the names and terms of the same text stay
     assert {"王者荣耀", "魔兽世界", "英雄联盟", "拜仁"} <= found
+
+
+def test_a_count_of_a_free_noun_is_not_a_term(cluener_mined):
+    """两场比赛 beside 一场比赛, 三场比赛, 这场比赛 in the same text is a count of a noun; 九仙桥
+    (a bridge) and 二套房贷 (a loan for a second home) open with a numeral too, but no other
+    numeral takes its place."""
+    amounts, plain = cluener_mined
+    counts = {"两场比赛", "两支球队", "多家银行"}
+    found = {w.word for w in amounts.words_}
+    assert counts <= {w.word for w in plain.words_} and not counts & found
+    assert {"九仙桥", "二套房贷"} <= found
+    assert amounts.rejected_["count"] >= 8 and plain.rejected_["count"] == 0

@@ -130,3 +130,16 @@ def test_latin_and_digit_runs_are_single_units(pku_lines, tmp_path):
     strings = set(counts.strings(2)) | set(counts.strings(3))
     assert {"用XP", "XP系", "K线", "K线图", "2018年"} <= strings
     assert not any("，" in s or "," in s for s in strings)  # never across punctuation
+
+
+def test_strings_count_as_their_units_do(pku_lines, tmp_path):
+    text = "\n".join(pku_lines[:400]) + "\n我用ＸＰ系统，他用xp系统。"
+    counts = count_corpus(encode_corpus([text], str(tmp_path / "u.i32")), 4, 2, str(tmp_path))
+    lines = text.splitlines()
+    for n in (2, 3, 4):
+        for s in counts.strings(n)[:50]:
+            assert counts.count_texts([s])[0] == sum(line.count(s) for line in lines)
+    # a run matches whatever its case and width; a string across a comma, longer than the
+    # counted levels, or holding an unseen run, was never counted
+    assert counts.count_texts(["XP系统", "ＸＰ系", "，他", "我用XP系统", "MP3"]).tolist() == \
+        [2, 2, 0, 0, 0]

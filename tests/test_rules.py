@@ -6,7 +6,7 @@ import pytest
 
 from zhnlp.discovery.base import load_base
 from zhnlp.discovery.normalize import encode
-from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside
+from zhnlp.discovery.rules import Rules, compound_cuts, counted_forms, edge_inside
 from zhnlp.errors import InputError
 
 
@@ -103,6 +103,19 @@ def test_an_amount_is_one_token_when_edges_are_checked(rules):
     assert rules.join_amounts(["建筑面积", "5", "万", "平方", "米"]) == ["建筑面积", "5万平方米"]
     assert rules.join_amounts(["2010", "年", "下半年"]) == ["2010年", "下半年"]
     assert rules.join_amounts(["第三", "条", "军官"]) == ["第三条", "军官"]
+
+
+def test_a_count_opens_with_an_amount_and_has_sibling_forms(rules):
+    jieba = load_base("jieba")
+    assert rules.opens_with_amount(jieba.segment("两场比赛"))
+    assert rules.opens_with_amount(jieba.segment("多家银行"))
+    assert not rules.opens_with_amount(jieba.segment("三亚辰龙"))  # 三亚, a place
+    assert not rules.opens_with_amount(["3次"])  # an amount alone is no count of anything
+    forms = counted_forms("两场比赛")
+    assert {"一场比赛", "这场比赛", "每场比赛"} <= set(forms) and "两场比赛" not in forms
+    assert {len(f) for f in forms} == {4}
+    assert counted_forms("比赛两场") == []
+    assert counted_forms("第二人生") == []  # an ordinal has no such siblings: a title
 
 
 def test_bad_rule_files_name_the_file_and_line(tmp_path):

@@ -18,7 +18,13 @@ from zhnlp.discovery.ngrams import (
     merge,
 )
 from zhnlp.discovery.normalize import BOUNDARY, RUN_BASE, RepeatedLines, unit_text
-from zhnlp.discovery.rules import Rules, compound_cuts, edge_inside, nested_cuts
+from zhnlp.discovery.rules import (
+    Rules,
+    compound_cuts,
+    counted_forms,
+    edge_inside,
+    nested_cuts,
+)
 from zhnlp.discovery.scorer import classifier_scores
 from zhnlp.discovery.wordmodel import WordModel
 from zhnlp.errors import ZhnlpError
@@ -281,6 +287,8 @@ class NewWordMiner:
             steps += known
         if self.use_rules:
             steps.append(("rules", self._rule_reasons))
+            if not base.empty:
+                steps.append(("count", self._not_counts))
             if not base.empty and not self.keep_compounds:
                 steps.append(("collocation",
                               lambda run: ~(run.collocation(self) & ~run.known)))
@@ -340,6 +348,26 @@ class NewWordMiner:
         return [run.rules.reject_reason(simplified(w), base.__contains__, lexical) if ok
                 else None for w, ok in zip(run.cands.words, run.alive.tolist())]
 
+    def _not_counts(self, run: Selection) -> np.ndarray:
+        """Candidates that are not counts of a free noun: an amount and a noun (两场|比赛)
+        whose other counts (一场比赛, 这场比赛, 每场比赛) together occur at least
+        ``COUNT_SHARE`` times as often as the candidate.  A name that opens with a numeral
+        (三只松鼠) has no such siblings.  Siblings below ``min_count`` are not counted: on a
+        small corpus fewer counts go."""
+        simplified = converter("simplified")
+        assert simplified is not None
+        words, rules, segment = run.cands.words, run.rules, run.base.segment
+        check = [i for i in np.flatnonzero(run.alive & ~run.known).tolist()
+                 if counted_forms(words[i]) and rules.opens_with_amount(
+                     [simplified(t) for t in segment(words[i])])]
+        keep = np.ones(len(run.cands), dtype=bool)
+        if check:
+            forms = [counted_forms(words[i]) for i in check]
+            found = run.counts.count_texts([f for fs in forms for f in fs])
+            siblings = found.reshape(len(check), -1).sum(axis=1)
+            keep[check] = siblings < COUNT_SHARE * run.cands.count[check]
+        return keep
+
     def _not_fragments(self, run: Selection) -> np.ndarray:
         """Candidates whose edges do not fall inside a base-segmenter token (an amount,
         3次 or 12日, counting as one) in most sampled occurrences (known words are not
@@ -381,6 +409,7 @@ class NewWordMiner:
 
 
 NESTED_BOUND_SHARE = 0.5  # see NewWordMiner._not_nested
+COUNT_SHARE = 0.5  # see NewWordMiner._not_counts
 # the classifier scorer learns from the candidates that passed these steps (known or not)
 LEARNED_AFTER = ("dominated", "rules", "collocation")
 

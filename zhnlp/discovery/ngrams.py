@@ -182,6 +182,28 @@ class NgramCounts:
         counts = self.counts[grams.shape[1] - 1]
         return np.where(rows >= 0, counts[np.maximum(rows, 0)], 0)
 
+    def count_texts(self, texts: list[str]) -> np.ndarray:
+        """Count of each string (0 where below ``min_count``, longer than ``max_n`` units,
+        across a boundary, or holding a run never counted)."""
+        out = np.zeros(len(texts), dtype=np.int64)
+        index = {r: k for k, r in enumerate(self.runs)}
+        by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for i, text in enumerate(texts):
+            # between two characters, so that punctuation at an edge shows as a boundary
+            # instead of merging into the boundaries that encode puts around a text
+            units, runs = encode(f"一{text}一")
+            units = units[2:-2]
+            ids = [index.get(r.lower() if self.folded else r) for r in runs]
+            if units.size == 0 or (units == BOUNDARY).any() or None in ids:
+                continue
+            is_run = units >= RUN_BASE
+            units[is_run] = RUN_BASE + np.array(ids, dtype=np.int32)[units[is_run] - RUN_BASE]
+            by_length.setdefault(units.size, []).append((i, units))
+        for n, items in by_length.items():
+            if n <= self.max_n:
+                out[[i for i, _ in items]] = self.count_of(np.stack([u for _, u in items]))
+        return out
+
     def strings(self, n: int, rows: np.ndarray | None = None) -> list[str]:
         """Level ``n`` (or its ``rows``) as strings."""
         grams = self.grams(n) if rows is None else self.grams(n)[rows]

@@ -7,6 +7,9 @@
 - ``affixes.txt``: a known word plus a productive affix is a derived form, not a new word;
 - compounds (no file): a candidate that the base segmenter cuts into known words whose
   parts also occur apart;
+- counts (no file): a candidate that opens with an amount (两场比赛, 多家公司) is a count of a
+  free noun when other numerals and determiners take its place often enough (一场比赛,
+  这场比赛); a name stands alone (三只松鼠);
 - boundary consistency (no file): a candidate whose edges fall inside the base segmenter's
   tokens in most of its occurrences is a fragment of longer words (委书记, 南省, 斯坦); an
   amount (a numeral with its unit: 3次, 12日, 5万, the patterns marked ``amount``) counts as
@@ -168,7 +171,25 @@ class Rules:
         return out
 
 
+    def opens_with_amount(self, tokens: list[str]) -> bool:
+        """Whether ``tokens`` open with an amount that more tokens follow (两场|比赛)."""
+        joined = self.join_amounts(tokens)
+        return len(joined) > 1 and bool(self._amount and self._amount.fullmatch(joined[0]))
+
+
 AMOUNT_TOKENS = 4  # 5|万|平方|米: a numeral, a unit, a unit of two tokens
+# what else stands where a count's numeral stands: numerals, demonstratives, 每 and 各
+# (both scripts)
+NUMERAL_SUBSTITUTES = "一二两兩三四五六七八九十几幾多数數这這那每各某"
+
+
+def counted_forms(word: str) -> list[str]:
+    """``word`` with its first character, a numeral, replaced by each other numeral or
+    determiner: the forms that a count of a free noun also takes (两场比赛: 一场比赛,
+    这场比赛...); none for a word that does not open with one."""
+    if word[:1] not in NUMERAL_SUBSTITUTES:
+        return []
+    return [c + word[1:] for c in NUMERAL_SUBSTITUTES if c != word[0]]
 
 
 def compound_cuts(word: str, segment: Callable[[str], list[str]],
