@@ -357,13 +357,15 @@ class NewWordMiner:
         simplified = converter("simplified")
         assert simplified is not None
         words, rules, segment = run.cands.words, run.rules, run.base.segment
-        check = [i for i in np.flatnonzero(run.alive & ~run.known).tolist()
-                 if counted_forms(words[i]) and rules.opens_with_amount(
-                     [simplified(t) for t in segment(words[i])])]
+        check, forms = [], []
+        for i in np.flatnonzero(run.alive & ~run.known).tolist():
+            siblings = counted_forms(words[i])
+            if siblings and rules.opens_with_amount([simplified(t) for t in segment(words[i])]):
+                check.append(i)
+                forms += siblings
         keep = np.ones(len(run.cands), dtype=bool)
         if check:
-            forms = [counted_forms(words[i]) for i in check]
-            found = run.counts.count_texts([f for fs in forms for f in fs])
+            found = run.counts.count_texts(forms)
             siblings = found.reshape(len(check), -1).sum(axis=1)
             keep[check] = siblings < COUNT_SHARE * run.cands.count[check]
         return keep

@@ -170,7 +170,6 @@ class Rules:
             i = end
         return out
 
-
     def opens_with_amount(self, tokens: list[str]) -> bool:
         """Whether ``tokens`` open with an amount that more tokens follow (两场|比赛)."""
         joined = self.join_amounts(tokens)
@@ -187,7 +186,7 @@ def counted_forms(word: str) -> list[str]:
     """``word`` with its first character, a numeral, replaced by each other numeral or
     determiner: the forms that a count of a free noun also takes (两场比赛: 一场比赛,
     这场比赛...); none for a word that does not open with one."""
-    if word[:1] not in NUMERAL_SUBSTITUTES:
+    if not word or word[0] not in NUMERAL_SUBSTITUTES:
         return []
     return [c + word[1:] for c in NUMERAL_SUBSTITUTES if c != word[0]]
 
