@@ -5,6 +5,7 @@ an encoder that helps downstream?  One command per step, each resumable:
     .venv/bin/python benchmarks/study.py pretrain ARM        # one arm's pretraining run
     .venv/bin/python benchmarks/study.py finetune ARM [--tasks eprstmt,tnews]  # its rows
     .venv/bin/python benchmarks/study.py report              # table and plots
+    .venv/bin/python benchmarks/study.py representation      # encoders' token vectors
     .venv/bin/python benchmarks/study.py all --scale demo    # all of it, scaled down (make study)
 
 Arms (same model size, tokenizer and tokens seen; only the pretraining differs): none (the
@@ -258,8 +259,8 @@ def finetune(work: Path, results: Path, scale: Scale, arm: str,
              only: set[str] | None = None) -> None:
     """Each task (of ``only``, if given): every learning rate of the grid with the first
     seed, then the other seeds at the best one; one row per (task, lr, seed) in
-    ``results/finetune-ARM.csv`` (a file an arm, so that arms can be fine-tuned side by
-    side)."""
+    ``results/finetune-ARM.csv`` (a file an arm, read again before each write, so that
+    arms, or one arm's tasks, can be fine-tuned side by side)."""
     model = encoder_of(work, scale, arm)
     for task in scale.tasks:
         if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks or \
@@ -274,9 +275,8 @@ def finetune(work: Path, results: Path, scale: Scale, arm: str,
 
 def _finetune_one(work: Path, results: Path, scale: Scale, arm: str, task: FinetuneTask,
                   model: list[str], lr: float, seed: int) -> float:
-    rows = read_rows(results, arm)
     key = (arm, task.name, f"{lr:g}", str(seed))
-    for row in rows:
+    for row in read_rows(results, arm):
         if (row["arm"], row["task"], row["lr"], row["seed"]) == key:
             return float(row["score"])
     out = work / "ft" / arm / task.name / f"lr{lr:g}-seed{seed}"
@@ -288,7 +288,7 @@ def _finetune_one(work: Path, results: Path, scale: Scale, arm: str, task: Finet
                score=found["mean"], baseline=found["baseline"][found["metric"]],
                epochs=task.epochs, seconds=round(1 / found["throughput"]["train_examples_per_s"]
                                                  * found["examples"]["train"] * task.epochs))
-    write_rows(results, arm, [*rows, row])
+    write_rows(results, arm, [*read_rows(results, arm), row])
     return float(found["mean"])
 
 
@@ -364,7 +364,11 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(19, 3.4))
     for colour, arm in enumerate(ARMS):
         run_metrics, path = work / "runs" / arm / "metrics.csv", curves / f"{arm}.csv"
-        if run_metrics.exists():
+        if run_metrics.exists() and path.exists() and _first_rows(path) != _first_rows(
+                run_metrics):  # two runs of one arm differ from the first logged step on
+            print(f"{path} is another run of {arm} than {run_metrics}: kept (move it aside "
+                  "to plot this run)", file=sys.stderr)
+        elif run_metrics.exists():
             path.write_bytes(run_metrics.read_bytes())
         if not path.exists():  # neither run here nor committed by an earlier session
             continue
@@ -383,9 +387,67 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     plt.close(fig)
 
 
+def representation(work: Path, results: Path, scale: Scale, texts: int = 400) -> None:
+    """How alike and how spread an encoder's token vectors are, layer by layer, on
+    CLUENER's dev text: the mean cosine of random pairs (1: every token one direction) and
+    the effective rank of the centred vectors (exp of the entropy of the singular values).
+    One row per layer of each arm with an export here, and of ``none`` (that architecture,
+    random), in ``results/representation.csv``: is a pretrained encoder that fine-tunes
+    worse than a random one collapsed?"""
+    import numpy as np
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer, logging
+
+    logging.set_verbosity_error()  # an MLM export's head is left out of the encoder: expected
+    sentences = json_texts(DATA / "cluener" / "dev.json")[:texts]
+    exports = {arm: encoder_of(work, scale, arm)[1] for arm, spec in ARMS.items()
+               if spec.shards}
+    exports = {arm: path for arm, path in exports.items() if Path(path, "config.json").exists()}
+    if not exports:
+        sys.exit("error: no pretrained arm's export here: pretrain one first")
+    rows = []
+    for arm, path in {"none": next(iter(exports.values())), **exports}.items():
+        torch.manual_seed(0)
+        model = (AutoModel.from_config(AutoConfig.from_pretrained(path)) if arm == "none"
+                 else AutoModel.from_pretrained(path)).eval()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        layers: dict[int, list[np.ndarray]] = {}
+        with torch.no_grad():
+            for start in range(0, len(sentences), 32):
+                batch = tokenizer(sentences[start:start + 32], padding=True, truncation=True,
+                                  max_length=128, return_tensors="pt")
+                keep = batch["attention_mask"].bool()
+                keep[:, 0] = False  # [CLS]
+                for layer, hidden in enumerate(model(**batch, output_hidden_states=True)
+                                               .hidden_states):
+                    layers.setdefault(layer, []).append(hidden[keep].numpy())
+        pairs = np.random.default_rng(0).integers(0, sum(map(len, layers[0])), (2, 5000))
+        for layer, parts in layers.items():
+            vectors = np.concatenate(parts)
+            unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+            singular = np.linalg.svd(vectors - vectors.mean(0), compute_uv=False)
+            share = singular / singular.sum()
+            rows.append({"arm": arm, "layer": layer, "tokens": len(vectors),
+                         "mean_cosine": round(float((unit[pairs[0]] * unit[pairs[1]])
+                                                    .sum(1).mean()), 4),
+                         "effective_rank": round(float(np.exp(-(share * np.log(share)).sum())),
+                                                 1), "width": vectors.shape[1]})
+            print(*rows[-1].values(), sep="\t")
+    with atomic_write(str(results / "representation.csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _first_rows(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as handle:
+        return [handle.readline() for _ in range(2)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["corpus", "pretrain", "finetune", "report", "all"])
+    ap.add_argument("step", choices=["corpus", "pretrain", "finetune", "report",
+                                     "representation", "all"])
     ap.add_argument("arm", nargs="?", choices=list(ARMS))
     ap.add_argument("--scale", choices=list(SCALES), default="full")
     ap.add_argument("--tasks", help="fine-tune on these tasks only (comma-separated; "
@@ -418,6 +480,8 @@ def main() -> None:
     if args.step in ("finetune", "all"):
         for arm in order:
             finetune(work, results, scale, arm, only)
+    if args.step == "representation":
+        representation(work, results, scale)
     if args.step in ("report", "all"):
         report(work, results, scale)
         print((results / "table.md").read_text())
