@@ -364,12 +364,13 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(19, 3.4))
     for colour, arm in enumerate(ARMS):
         run_metrics, path = work / "runs" / arm / "metrics.csv", curves / f"{arm}.csv"
-        if run_metrics.exists() and path.exists() and _first_rows(path) != _first_rows(
-                run_metrics):  # two runs of one arm differ from the first logged step on
-            print(f"{path} is another run of {arm} than {run_metrics}: kept (move it aside "
-                  "to plot this run)", file=sys.stderr)
-        elif run_metrics.exists():
-            path.write_bytes(run_metrics.read_bytes())
+        if run_metrics.exists():
+            # two runs of one arm differ from the first logged step on
+            if path.exists() and _first_rows(path) != _first_rows(run_metrics):
+                print(f"{path} is another run of {arm} than {run_metrics}: kept (move it "
+                      "aside to plot this run)", file=sys.stderr)
+            else:
+                path.write_bytes(run_metrics.read_bytes())
         if not path.exists():  # neither run here nor committed by an earlier session
             continue
         with open(path, newline="") as handle:
