@@ -39,14 +39,17 @@ ZHNLP = str(Path(sys.executable).parent / "zhnlp")
 @dataclass(frozen=True)
 class Arm:
     """How an arm's encoder is made: pretrained on ``shards-SHARDS`` with ``options`` (none:
-    not pretrained), from scratch or continuing arm ``init``'s export; fine-tuned on
-    ``tasks`` (None: every task of the scale)."""
+    not pretrained), from scratch or continuing arm ``init``'s export, or arm ``encoder``'s
+    export as it is; fine-tuned on ``tasks`` (None: every task of the scale) with
+    ``finetune_options``."""
 
     shards: str | None
     options: tuple[str, ...] = ()
     init: str | None = None
     tasks: tuple[str, ...] | None = None
     task_tokenizer: bool = False  # not pretrained, a tokenizer learned from the task's text
+    encoder: str | None = None
+    finetune_options: tuple[str, ...] = ()
 
 
 WWM = ("--objective", "electra", "--masking", "wwm")
@@ -64,6 +67,10 @@ ARMS: dict[str, Arm] = {
     # `none` with a tokenizer learned from each task's training text instead of Chinese
     # BERT's vocabulary: how much the tokenizer alone decides
     "none-task-tokenizer": Arm(None, task_tokenizer=True),
+    # electra-char's discriminator with its top two layers (the most collapsed: study.py
+    # representation) drawn afresh: is the collapse what makes it worse than random weights?
+    "electra-char-reinit2": Arm(None, encoder="electra-char", tasks=("cluener",),
+                                finetune_options=("--reinit-layers", "2")),
 }
 
 
@@ -251,8 +258,9 @@ def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
                 return ["--model", str(export), "--random-init"]
         sys.exit("error: `none` takes its architecture from an ELECTRA arm's export: "
                  "pretrain one first (e.g. electra-lexicon)")
-    part = "generator" if "mlm" in ARMS[arm].options else "discriminator"
-    return ["--model", str(work / "runs" / arm / part)]
+    source = ARMS[arm].encoder or arm
+    part = "generator" if "mlm" in ARMS[source].options else "discriminator"
+    return ["--model", str(work / "runs" / source / part), *ARMS[arm].finetune_options]
 
 
 def finetune(work: Path, results: Path, scale: Scale, arm: str,

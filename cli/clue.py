@@ -117,13 +117,17 @@ def _fmt(scores: dict[str, float]) -> str:
 @click.option("--random-init", is_flag=True,
               help="MODEL's architecture and tokenizer with random weights: the "
               "no-pretraining baseline to compare a pretrained checkpoint with.")
+@click.option("--reinit-layers", default=0, show_default=True, type=click.IntRange(0),
+              help="Start the top N encoder layers of MODEL random again (the rest keep "
+              "their pretrained weights): for a checkpoint whose top layers fit its "
+              "pretraining task too closely.")
 @click.option("--force", is_flag=True, help="Replace a finished run in OUT (its best/ too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epochs: int,
                  batch_size: int, lr: float | None, layer_decay: float, max_len: int,
                  patience: int, seeds: str, doc_stride: int | None, max_answer_len: int | None,
-                 crf: bool, device: str, random_init: bool, force: bool, quiet: bool,
-                 **own: str | None) -> None:
+                 crf: bool, device: str, random_init: bool, reinit_layers: int, force: bool,
+                 quiet: bool, **own: str | None) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
     \b
@@ -151,7 +155,8 @@ def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epoch
                                           epochs=epochs, batch_size=batch_size, lr=lr,
                                           layer_decay=layer_decay, max_len=max_len,
                                           patience=patience, seeds=seed_list, device=device,
-                                          options=options, random_init=random_init),
+                                          options=options, random_init=random_init,
+                                          reinit_layers=reinit_layers),
                            quiet=quiet, force=force)
     if not quiet:
         metric = results["metric"]

@@ -397,6 +397,45 @@ def test_finetuning_starts_from_every_trained_encoder_tensor(first_run, tmp_path
         start_model(renamed, task, labels, 21128, 0)
 
 
+def test_reinit_layers_draws_only_the_top_layers_afresh(first_run):
+    """--reinit-layers N: the top N encoder layers start as a new model's would (normal
+    weights of the config's std, zero biases, unit LayerNorms), seeded; every other encoder
+    tensor is the trained one; more layers than the encoder has, or a random model, is an
+    error."""
+    from zhnlp.finetuning.checkpoints import start_model
+    from zhnlp.finetuning.tasks import get_task
+
+    out, _ = first_run
+    disc = str(out / "discriminator")
+    trained = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+    task, labels = get_task("eprstmt"), ["Negative", "Positive"]
+    model = start_model(disc, task, labels, 21128, 0, reinit_layers=1)
+    depth = model.config.num_hidden_layers
+    top = f"encoder.layer.{depth - 1}."
+    body = model.electra.state_dict()
+    for name, value in body.items():
+        if not name.startswith(top):
+            assert torch.equal(value, trained[f"discriminator.electra.{name}"]), name
+            continue
+        assert not torch.equal(value, trained[f"discriminator.electra.{name}"]), name
+        if "LayerNorm.weight" in name:
+            assert torch.all(value == 1), name
+        elif name.endswith("bias"):
+            assert torch.all(value == 0), name
+        else:
+            std = model.config.initializer_range
+            assert value.mean().abs() < 0.2 * std and abs(value.std() - std) < 0.1 * std, name
+    again = start_model(disc, task, labels, 21128, 0, reinit_layers=1).electra.state_dict()
+    other = start_model(disc, task, labels, 21128, 1, reinit_layers=1).electra.state_dict()
+    weight = top + "output.dense.weight"
+    assert torch.equal(again[weight], body[weight])
+    assert not torch.equal(other[weight], body[weight])
+    with pytest.raises(ZhnlpError, match=f"encoder has {depth} layers"):
+        start_model(disc, task, labels, 21128, 0, reinit_layers=depth + 1)
+    with pytest.raises(ZhnlpError, match="random model"):
+        start_model(disc, task, labels, 21128, 0, random_init=True, reinit_layers=1)
+
+
 def test_init_grows_an_extended_vocabulary_and_refuses_another(first_run, tmp_path):
     """New tokens get rows at the mean of the old ones, old rows are unchanged and the export
     loads in transformers; shards of another vocabulary are a one-line error."""

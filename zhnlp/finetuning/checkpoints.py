@@ -87,7 +87,8 @@ def _label_args(task: Task, labels: list[str]) -> dict[str, Any]:
 
 
 def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
-                seed: int, *, random_init: bool = False) -> torch.nn.Module:
+                seed: int, *, random_init: bool = False,
+                reinit_layers: int = 0) -> torch.nn.Module:
     """The model a run starts from: checkpoint ``model`` with a fresh head for the task's
     labels, or a random ELECTRA of size ``model``; seeded, so each seed gets its own head.
 
@@ -95,9 +96,15 @@ def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
     random weights, the no-pretraining baseline of a comparison.  Encoder tensors that the
     checkpoint lacks or holds in another shape start random with a :class:`ZhnlpWarning`
     naming them; a checkpoint that gives the encoder nothing is an error.
+
+    ``reinit_layers``: the checkpoint's top encoder layers, this many, start random again
+    (see :func:`reinit_top_layers`).
     """
     import transformers
 
+    if reinit_layers and (random_init or model in SIZES):
+        raise ZhnlpError("--reinit-layers re-initialises part of a pretrained checkpoint: "
+                         "it has no meaning for a random model")
     torch.manual_seed(seed)
     head = getattr(transformers, f"AutoModelFor{task.head}")
     if model in SIZES:
@@ -132,7 +139,41 @@ def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
                       f"checkpoint (or have another shape) and start random: "
                       f"{', '.join(fresh[:4])}{' ...' if len(fresh) > 4 else ''}",
                       ZhnlpWarning, stacklevel=2)
+    if reinit_layers:
+        reinit_top_layers(loaded, reinit_layers)
     return loaded
+
+
+def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
+    """Draw the top ``n`` encoder layers of ``model`` afresh, as transformers initialises a
+    new model (weights normal with the config's ``initializer_range``, zero biases,
+    LayerNorms at one and zero), from the global random state.
+
+    The top layers of a pretrained encoder are the most specific to its pretraining task (an
+    ELECTRA discriminator's map most tokens to one direction, ``benchmarks/study.py
+    representation``); starting them random keeps the lower layers' features and spares the
+    task the top's (Zhang et al. 2021, *Revisiting few-sample BERT fine-tuning*).
+    """
+    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise ZhnlpError(f"--reinit-layers: a {type(model).__name__} has no encoder.layer "
+                         "list to re-initialise")
+    if not 1 <= n <= len(layers):
+        raise ZhnlpError(f"--reinit-layers {n}: the encoder has {len(layers)} layers")
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        for module in layers[len(layers) - n:].modules():
+            if isinstance(module, torch.nn.Linear):
+                torch.nn.init.normal_(module.weight, 0.0, std)
+                if module.bias is not None:
+                    torch.nn.init.zeros_(module.bias)
+            elif isinstance(module, torch.nn.LayerNorm):
+                torch.nn.init.ones_(module.weight)
+                torch.nn.init.zeros_(module.bias)
+            elif any(True for _ in module.parameters(recurse=False)):
+                # a layer of another kind would keep these tensors pretrained, silently
+                raise ZhnlpError(f"--reinit-layers: no rule to re-initialise a "
+                                 f"{type(module).__name__} in {type(model).__name__}")
 
 
 def hidden_size(model: str) -> int:

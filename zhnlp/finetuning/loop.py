@@ -62,6 +62,7 @@ class FinetuneConfig:
     # the task's options (a name's only: an option it does not take is an error)
     options: dict[str, Any] = field(default_factory=dict)
     random_init: bool = False  # the checkpoint's architecture and tokenizer, random weights
+    reinit_layers: int = 0  # the checkpoint's top layers, this many, start random
 
 
 @dataclass
@@ -123,7 +124,8 @@ def start_seed(cfg: FinetuneConfig, data: Data, seed: int, device: torch.device,
     """A seed's fresh model and optimiser, or those of ``resume`` (an interrupted run's state
     for this seed)."""
     model = start_model(cfg.model, data.task, data.labels, len(data.tokenizer), seed,
-                        random_init=cfg.random_init).to(device)
+                        random_init=cfg.random_init,
+                        reinit_layers=cfg.reinit_layers).to(device)
     extra = data.task.start(model)
     groups = layerwise_groups(model, cfg.lr, cfg.layer_decay, cfg.weight_decay)
     if extra:
