@@ -71,6 +71,9 @@ ARMS: dict[str, Arm] = {
     # representation) drawn afresh: is the collapse what makes it worse than random weights?
     "electra-char-reinit2": Arm(None, encoder="electra-char", tasks=("cluener",),
                                 finetune_options=("--reinit-layers", "2")),
+    # every layer drawn afresh, only the embeddings pretrained: are they what harms?
+    "electra-char-reinit4": Arm(None, encoder="electra-char", tasks=("cluener",),
+                                finetune_options=("--reinit-layers", "4")),
 }
 
 
