@@ -74,6 +74,10 @@ ARMS: dict[str, Arm] = {
     # every layer drawn afresh, only the embeddings pretrained: are they what harms?
     "electra-char-reinit4": Arm(None, encoder="electra-char", tasks=("cluener",),
                                 finetune_options=("--reinit-layers", "4")),
+    # electra-char with DeBERTa-v3's gradient-disentangled embeddings: the RTD loss kept out
+    # of the shared token vectors, is it the discriminator's gradient that narrows them?
+    "electra-char-gdes": Arm("lexicon", ("--objective", "electra", "--masking", "char",
+                                         "--embedding-sharing", "gdes"), tasks=("cluener",)),
 }
 
 
@@ -404,8 +408,8 @@ def representation(work: Path, results: Path, scale: Scale, texts: int = 400) ->
     CLUENER's dev text: the mean cosine of random pairs (1: every token one direction) and
     the effective rank of the centred vectors (exp of the entropy of the singular values).
     One row per layer of each arm with an export here, and of ``none`` (that architecture,
-    random), in ``results/representation.csv``: is a pretrained encoder that fine-tunes
-    worse than a random one collapsed?"""
+    random), in ``results/representation.csv`` (other arms' rows kept): is a pretrained
+    encoder that fine-tunes worse than a random one collapsed?"""
     import numpy as np
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer, logging
@@ -445,7 +449,12 @@ def representation(work: Path, results: Path, scale: Scale, texts: int = 400) ->
                          "effective_rank": round(float(np.exp(-(share * np.log(share)).sum())),
                                                  1), "width": vectors.shape[1]})
             print(*rows[-1].values(), sep="\t")
-    with atomic_write(str(results / "representation.csv"), "w", newline="") as handle:
+    path = results / "representation.csv"
+    if path.exists():  # arms measured before, whose exports are not here, keep their rows
+        with open(path, newline="") as handle:
+            done = {row["arm"] for row in rows}
+            rows = [row for row in csv.DictReader(handle) if row["arm"] not in done] + rows
+    with atomic_write(str(path), "w", newline="") as handle:
         writer = csv.DictWriter(handle, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)

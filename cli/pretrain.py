@@ -12,7 +12,7 @@ import click
 
 from zhnlp.io import atomic_write
 from zhnlp.outputs import claim
-from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
+from zhnlp.pretraining.sizes import EMBEDDING_SHARING, OBJECTIVES, SHARING
 
 
 @click.command("pretrain")
@@ -41,6 +41,11 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
               "distribution; slow on CPU).")
 @click.option("--layer-sharing", type=click.Choice(SHARING), default="none", show_default=True,
               help="ALBERT's cross-layer parameter sharing.")
+@click.option("--embedding-sharing", type=click.Choice(EMBEDDING_SHARING), default="shared",
+              show_default=True,
+              help="shared: one embedding module for generator and discriminator (ELECTRA); "
+              "gdes: DeBERTa-v3's gradient-disentangled sharing, the discriminator's loss "
+              "kept out of the shared vectors (a residual table of its own).")
 @click.option("--sop-weight", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Weight of ALBERT's sentence-order prediction loss (0: off).")
 @click.option("--dropout", default=0.1, show_default=True, type=click.FloatRange(0, 1))
@@ -75,7 +80,7 @@ from zhnlp.pretraining.sizes import OBJECTIVES, SHARING
 def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size: int,
              micro_batch: int | None, lr: float | None, warmup_steps: int | None,
              objective: str, rtd_weight: float, generator_fraction: float, sampling: str,
-             layer_sharing: str,
+             layer_sharing: str, embedding_sharing: str,
              sop_weight: float, dropout: float, masking: str, save_every: int, log_every: int,
              loader_workers: int, compile_: bool, eval_every: int | None,
              stop_after: int | None,
@@ -98,7 +103,7 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
 
     overrides = {"objective": objective, "rtd_weight": rtd_weight,
                  "generator_fraction": generator_fraction, "sampling": sampling,
-                 "layer_sharing": layer_sharing,
+                 "layer_sharing": layer_sharing, "embedding_sharing": embedding_sharing,
                  "sop_weight": sop_weight, "dropout": dropout}
     if init is not None:
         _check_init(init, init_generator)

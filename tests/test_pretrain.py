@@ -148,6 +148,58 @@ def test_mlm_baseline_and_layer_sharing(batch):
     assert n_shared < sum(p.numel() for p in tiny().parameters())
 
 
+def test_gdes_keeps_the_discriminator_loss_out_of_the_shared_embeddings(batch):
+    gdes, plain = tiny(embedding_sharing="gdes"), tiny()
+    gen_table = gdes.embeddings.word_embeddings.weight
+    assert gdes.discriminator.electra.embeddings is not gdes.embeddings
+    ids = batch["input_ids"]
+    # at the start the discriminator reads the generator's vectors (the residual is 0)
+    assert torch.equal(gdes.discriminator_inputs(ids)["inputs_embeds"], gen_table[ids])
+    gdes(batch)["rtd"].backward()
+    assert gen_table.grad is None or not gen_table.grad.any()
+    assert gdes.residual_embeddings.weight.grad.abs().sum() > 0
+    gdes(batch)["mlm"].backward()
+    assert gen_table.grad.abs().sum() > 0
+    # the same loss in the shared model does reach the token vectors
+    plain(batch)["rtd"].backward()
+    assert plain.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    for wrong in ("mlm", "two-stage"):
+        with pytest.raises(ZhnlpError, match="gdes"):
+            ModelConfig.named("tiny", 21128, objective=wrong, embedding_sharing="gdes").check()
+
+
+def test_gdes_exports_the_discriminator_it_trained(shards, batch, tmp_path):
+    from transformers import ElectraForPreTraining
+
+    from zhnlp.pretraining.init import find_released, load_released, model_config
+
+    out = tmp_path / "gdes"
+    overrides = {"dropout": 0.0, "embedding_sharing": "gdes"}
+    train(TrainConfig(data=shards, out=str(out), model="tiny", batch_size=8, max_steps=6,
+                      lr=2e-3, log_every=1, save_every=100, model_overrides=overrides))
+    model = ElectraPretrainingModel(ModelConfig.named("tiny", 21128, **overrides)).eval()
+    state = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+    model.load_state_dict(state)
+    residual = model.residual_embeddings.weight
+    assert residual.abs().max() > 0  # trained, and not left merged by the export
+    exported = ElectraForPreTraining.from_pretrained(out / "discriminator").eval()
+    args = {"attention_mask": batch["attention_mask"], "token_type_ids": batch["token_type_ids"]}
+    with torch.no_grad():
+        want = model.discriminator(**model.discriminator_inputs(batch["input_ids"]), **args)
+        got = exported(input_ids=batch["input_ids"], **args)
+    assert torch.allclose(got.logits, want.logits, atol=1e-5)
+    # continued under gdes: the generator starts from the table the discriminator read
+    released = find_released(str(out))
+    again = ElectraPretrainingModel(model_config(released, 21128, **overrides)).eval()
+    load_released(again, released)
+    assert not again.residual_embeddings.weight.any()
+    assert torch.equal(again.embeddings.word_embeddings.weight,
+                       exported.electra.embeddings.word_embeddings.weight)
+    with torch.no_grad():
+        cont = again.discriminator(**again.discriminator_inputs(batch["input_ids"]), **args)
+    assert torch.allclose(cont.logits, want.logits, atol=1e-5)
+
+
 def test_bad_input_is_refused_before_training(shards, tmp_path):
     with pytest.raises(ZhnlpError, match="multiple of num_attention_heads"):
         ModelConfig.named("tiny", 100, size={"embedding_size": 8, "hidden_size": 30,

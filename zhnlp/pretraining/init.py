@@ -237,7 +237,8 @@ def _load(part: torch.nn.Module, path: str, cls: Any, rows: int,
 
 def load_released(model: ElectraPretrainingModel, released: Released) -> None:
     """Fill ``model`` with the released weights: the generator's first (where there is one),
-    then the discriminator's, whose embeddings are the shared ones."""
+    then the discriminator's, whose embeddings are the shared ones (under gdes copied into
+    the generator's, the residual at 0)."""
     from transformers import BertForMaskedLM, ElectraForMaskedLM, ElectraForPreTraining
 
     rows = model.config.vocab_size
@@ -249,6 +250,7 @@ def load_released(model: ElectraPretrainingModel, released: Released) -> None:
         _load(model.generator, released.generator, ElectraForMaskedLM, rows)
     assert model.discriminator is not None and released.discriminator is not None
     _load(model.discriminator, released.discriminator, ElectraForPreTraining, rows)
+    model.start_from_discriminator_embeddings()
     model.tie()
 
 

@@ -452,7 +452,7 @@ def export(model: ElectraPretrainingModel, out: Path, tokdir: str) -> None:
     if model.discriminator is not None:
         parts["discriminator"] = model.discriminator
     for name, part in parts.items():
-        with atomic_dir(str(out / name)) as tmp:
+        with atomic_dir(str(out / name)) as tmp, model.merged_embeddings():
             part.save_pretrained(tmp)
             for f in os.listdir(tokdir):
                 shutil.copyfile(os.path.join(tokdir, f), os.path.join(tmp, f))

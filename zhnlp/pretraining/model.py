@@ -3,6 +3,11 @@ detection) on transformers' Electra modules, sharing their embeddings.
 
 - The token, position and type embeddings and the embedding LayerNorm are one module, used
   by both networks; the generator's output layer is the shared token embedding matrix.
+  With ``embedding_sharing="gdes"`` (DeBERTa-v3's gradient-disentangled embedding sharing)
+  the module is the generator's alone: the discriminator reads its token vectors with the
+  gradient stopped, plus a residual table (zero at the start) in the discriminator's own
+  token embeddings, and has its own positions, types and LayerNorm.  The RTD loss then
+  cannot pull the shared vectors; the export merges the two tables into one.
 - The generator is a fraction of the discriminator (default 1/4 of the hidden size, heads
   and FFN; same depth).  Its LM head runs only on the masked positions (gathered first).
 - Generator samples are drawn in fp32 at a temperature, by inverse CDF (``multinomial``,
@@ -27,6 +32,8 @@ Losses come back as sums; the training loop divides them by the token counts of 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -37,7 +44,7 @@ from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTrainin
 from zhnlp.dropout import use_cheap_dropout
 from zhnlp.errors import ZhnlpError
 from zhnlp.pretraining.sampling import inverse_cdf, keyed_uniform
-from zhnlp.pretraining.sizes import OBJECTIVES, SHARING, SIZES, Objective
+from zhnlp.pretraining.sizes import EMBEDDING_SHARING, OBJECTIVES, SHARING, SIZES, Objective
 
 
 @dataclass
@@ -55,6 +62,7 @@ class ModelConfig:
     # Gumbel-max with one per vocabulary entry (the same distribution, 21,128x the numbers)
     sampling: str = "multinomial"
     layer_sharing: str = "none"
+    embedding_sharing: str = "shared"  # or gdes (see the module's docstring)
     sop_weight: float = 0.0
     dropout: float = 0.1
     # the generator's own size (a released generator's), instead of generator_fraction's
@@ -101,6 +109,14 @@ class ModelConfig:
             raise ZhnlpError(f"unknown objective {self.objective!r} ({', '.join(OBJECTIVES)})")
         if self.layer_sharing not in SHARING:
             raise ZhnlpError(f"unknown layer sharing {self.layer_sharing!r}")
+        if self.embedding_sharing not in EMBEDDING_SHARING:
+            raise ZhnlpError(f"unknown embedding sharing {self.embedding_sharing!r} "
+                             f"({', '.join(EMBEDDING_SHARING)})")
+        if self.embedding_sharing == "gdes" and (self.spec.main != "rtd"
+                                                 or self.spec.two_stage):
+            # two-stage trains one network at a time: no two losses pull the embeddings
+            raise ZhnlpError(f"gdes embedding sharing needs a discriminator trained beside "
+                             f"the generator, which objective {self.objective!r} lacks")
         if self.sampling not in ("gumbel", "multinomial"):
             raise ZhnlpError(f"unknown sampling {self.sampling!r} (gumbel, multinomial)")
         if self.architecture not in ("electra", "bert"):
@@ -157,7 +173,8 @@ def share_layers(encoder: nn.Module, how: str) -> None:
 
 
 class ElectraPretrainingModel(nn.Module):
-    """Generator + discriminator with shared embeddings; ``forward`` returns loss sums."""
+    """Generator + discriminator with shared (or gradient-disentangled) embeddings;
+    ``forward`` returns loss sums."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -170,8 +187,12 @@ class ElectraPretrainingModel(nn.Module):
         elif config.spec.main == "rtd":
             self.discriminator = ElectraForPreTraining(config.discriminator_config())
         self.phase = 1  # two-stage: 1 trains the generator, 2 the discriminator
-        if self.discriminator is not None:
+        if self.disentangled:
+            with torch.no_grad():
+                self.residual_embeddings.weight.zero_()
+        elif self.discriminator is not None:
             self.generator.electra.embeddings = self.discriminator.electra.embeddings
+        if self.discriminator is not None:
             share_layers(self.discriminator.electra.encoder, config.layer_sharing)
         share_layers(self.generator.electra.encoder, config.layer_sharing)
         self.tie()
@@ -207,7 +228,52 @@ class ElectraPretrainingModel(nn.Module):
 
     @property
     def embeddings(self) -> nn.Module:
+        """The generator's embeddings: under ``shared`` the discriminator's as well."""
         return self.generator.electra.embeddings
+
+    @property
+    def disentangled(self) -> bool:
+        return self.config.embedding_sharing == "gdes"
+
+    @property
+    def residual_embeddings(self) -> nn.Embedding:
+        """gdes: the discriminator's token table, which holds its residual."""
+        assert self.discriminator is not None
+        return self.discriminator.electra.embeddings.word_embeddings
+
+    def discriminator_inputs(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the discriminator reads for ``ids``: the tokens themselves, or under gdes
+        the generator's vectors (no gradient back into them) plus the residual."""
+        if not self.disentangled:
+            return {"input_ids": ids}
+        shared = F.embedding(ids, self.embeddings.word_embeddings.weight.detach())
+        return {"inputs_embeds": shared + self.residual_embeddings(ids)}
+
+    @contextmanager
+    def merged_embeddings(self) -> Iterator[None]:
+        """Inside, the discriminator's token table is what it reads (gdes: the generator's
+        plus the residual), so that it can be saved as a plain ELECTRA; restored after."""
+        if not self.disentangled:
+            yield
+            return
+        table = self.residual_embeddings.weight
+        residual = table.detach().clone()
+        with torch.no_grad():
+            table.add_(self.embeddings.word_embeddings.weight)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                table.copy_(residual)
+
+    def start_from_discriminator_embeddings(self) -> None:
+        """gdes, after loading a released pair: the generator takes the discriminator's
+        embeddings (in a released pair they are the shared ones), the residual starts at 0."""
+        if not self.disentangled:
+            return
+        self.embeddings.load_state_dict(self.discriminator.electra.embeddings.state_dict())
+        with torch.no_grad():
+            self.residual_embeddings.weight.zero_()
 
     def sample(self, logits: torch.Tensor, positions: torch.Tensor,
                seeds: torch.Tensor | None, *, weights: torch.Tensor | None = None,
@@ -305,7 +371,8 @@ class ElectraPretrainingModel(nn.Module):
                                               reduction="sum", ignore_index=-100)
             out["main_mlm_correct"] = (main_logits.argmax(-1) == main_targets).sum()
             return out
-        d = self.discriminator.electra(input_ids=fake, attention_mask=attention,
+        d = self.discriminator.electra(**self.discriminator_inputs(fake),
+                                       attention_mask=attention,
                                        token_type_ids=types).last_hidden_state
         d_logits = self.discriminator.discriminator_predictions(d).float()
         # over the main loss's positions by weight, not by selection: no count to wait for

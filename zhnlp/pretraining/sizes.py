@@ -45,3 +45,7 @@ OBJECTIVES: dict[str, Objective] = {
     "two-stage": Objective("rtd", full_generator=True, two_stage=True),
 }
 SHARING = ("none", "all", "attention", "ffn")
+# shared: one embedding module, trained by both losses (ELECTRA); gdes: DeBERTa-v3's
+# gradient-disentangled sharing (the discriminator reads the generator's token vectors with
+# their gradient stopped, plus a residual table of its own)
+EMBEDDING_SHARING = ("shared", "gdes")
