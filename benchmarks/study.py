@@ -375,8 +375,9 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     curves.mkdir(exist_ok=True)
     panels = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminator loss"),
               ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss"),
-              ("valid_rtd_auc", "held-out discriminator AUC")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(19, 3.4))
+              ("valid_rtd_auc", "held-out discriminator AUC"),
+              ("valid_rank_last", "encoder's last layer: effective rank")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(22, 3.4))
     for colour, arm in enumerate(ARMS):
         run_metrics, path = work / "runs" / arm / "metrics.csv", curves / f"{arm}.csv"
         if run_metrics.exists():
@@ -414,6 +415,8 @@ def representation(work: Path, results: Path, scale: Scale, texts: int = 400) ->
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer, logging
 
+    from zhnlp.representation import effective_rank, mean_cosine
+
     logging.set_verbosity_error()  # an MLM export's head is left out of the encoder: expected
     sentences = json_texts(DATA / "cluener" / "dev.json")[:texts]
     exports = {arm: encoder_of(work, scale, arm)[1] for arm, spec in ARMS.items()
@@ -437,17 +440,12 @@ def representation(work: Path, results: Path, scale: Scale, texts: int = 400) ->
                 for layer, hidden in enumerate(model(**batch, output_hidden_states=True)
                                                .hidden_states):
                     layers.setdefault(layer, []).append(hidden[keep].numpy())
-        pairs = np.random.default_rng(0).integers(0, sum(map(len, layers[0])), (2, 5000))
         for layer, parts in layers.items():
             vectors = np.concatenate(parts)
-            unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-            singular = np.linalg.svd(vectors - vectors.mean(0), compute_uv=False)
-            share = singular / singular.sum()
             rows.append({"arm": arm, "layer": layer, "tokens": len(vectors),
-                         "mean_cosine": round(float((unit[pairs[0]] * unit[pairs[1]])
-                                                    .sum(1).mean()), 4),
-                         "effective_rank": round(float(np.exp(-(share * np.log(share)).sum())),
-                                                 1), "width": vectors.shape[1]})
+                         "mean_cosine": round(mean_cosine(vectors), 4),
+                         "effective_rank": round(effective_rank(vectors), 1),
+                         "width": vectors.shape[1]})
             print(*rows[-1].values(), sep="\t")
     path = results / "representation.csv"
     if path.exists():  # arms measured before, whose exports are not here, keep their rows

@@ -218,8 +218,11 @@ def _plot(rows: list[dict[str, float]], target: str) -> None:
                             "valid_rtd_accuracy"]),
               ("replaced tokens", ["rtd_precision", "rtd_recall", "replaced_fraction",
                                    "valid_rtd_auc"]),
+              ("encoder's effective rank (held out)", ["valid_rank_embeddings",
+                                                       "valid_rank_last"]),
               ("learning rate", ["lr"]), ("throughput (tokens/s)", ["tokens_per_s"])]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    fig, axes = plt.subplots(2, 4, figsize=(17, 7))
+    axes.flat[-1].axis("off")
     for ax, (title, keys) in zip(axes.flat, panels):
         for key in keys:
             # held-out values exist at evaluation steps only: points joined across the gaps

@@ -678,6 +678,50 @@ def test_held_out_metrics_leave_training_as_it_was(held_out, tmp_path):
     assert res.returncode == 0 and (tmp_path / "b" / "curves.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("sharing", ["shared", "gdes"])
+def test_held_out_rank_is_that_of_the_exported_encoder_on_the_text(held_out, tmp_path,
+                                                                    monkeypatch, sharing):
+    from transformers import ElectraModel
+
+    from zhnlp.pretraining import loop
+    from zhnlp.representation import effective_rank
+
+    out, _ = held_out
+    monkeypatch.setattr(loop, "RANK_TOKENS", 10**9)  # every held-out token
+    rows = train(TrainConfig(data=out, out=str(tmp_path / "r"), model="tiny", batch_size=16,
+                             max_steps=20, eval_every=20, lr=2e-3,
+                             model_overrides={"embedding_sharing": sharing}))
+    encoder = ElectraModel.from_pretrained(tmp_path / "r" / "discriminator").eval()
+    valid = PretrainingShards(out, split="valid")
+    data = torch.from_numpy(np.stack([valid[i] for i in range(len(valid))]).astype(np.int64))
+    ids, types = data[:, 0], data[:, 2]
+    keep = ids != 0
+    with torch.no_grad():
+        states = encoder(input_ids=ids, attention_mask=keep.long(), token_type_ids=types,
+                         output_hidden_states=True).hidden_states
+    keep[:, 0] = False
+    width = encoder.config.hidden_size
+    for column, layer in (("valid_rank_embeddings", 0), ("valid_rank_last", -1)):
+        want = effective_rank(states[layer][keep].numpy())
+        assert rows[-1][column] == pytest.approx(want, rel=1e-3), column
+        assert 1 < want < width
+
+
+def test_effective_rank_counts_the_directions_the_vectors_spread_over():
+    from zhnlp.representation import effective_rank, mean_cosine
+
+    rng = np.random.default_rng(0)
+    spread = rng.standard_normal((4000, 64))
+    assert 60 < effective_rank(spread) <= 64
+    assert abs(mean_cosine(spread)) < 0.02
+    # eight equal directions, a common offset: rank 8 whatever the offset
+    eight = np.repeat(np.eye(64)[:8], 500, axis=0) * rng.choice([-1, 1], (4000, 1)) + 5
+    assert effective_rank(eight) == pytest.approx(8, rel=0.02)
+    assert mean_cosine(eight) > 0.9  # the offset makes them alike, not fewer
+    one = np.outer(rng.standard_normal(4000), rng.standard_normal(64))
+    assert effective_rank(one) == pytest.approx(1, abs=0.01)
+
+
 # ----------------------------------------------------------------- keyed sampling
 
 def test_keyed_uniforms_are_uniform_and_depend_on_their_key_alone():

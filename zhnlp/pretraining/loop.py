@@ -44,13 +44,18 @@ from zhnlp.pretraining.loader import Batches, MaskingCollator
 from zhnlp.pretraining.model import ElectraPretrainingModel, ModelConfig
 from zhnlp.pretraining.shards import PretrainingShards
 from zhnlp.progress import progress_bar
+from zhnlp.representation import effective_rank
 from zhnlp.vocab import load_tokenizer
 
 METRICS = ("step", "lr", "loss", "mlm_loss", "mlm_accuracy", "rtd_loss", "rtd_accuracy",
            "rtd_precision", "rtd_recall", "replaced_fraction", "main_mlm_loss",
            "main_mlm_accuracy", "sop_loss", "tokens_per_s", "valid_mlm_loss",
-           "valid_mlm_accuracy", "valid_rtd_loss", "valid_rtd_accuracy", "valid_rtd_auc")
+           "valid_mlm_accuracy", "valid_rtd_loss", "valid_rtd_accuracy", "valid_rtd_auc",
+           "valid_rank_embeddings", "valid_rank_last")
 AUC_BINS = 4096  # the discriminator's held-out probabilities, histogrammed for its AUC
+# held-out tokens whose vectors measure the encoder's spread (rank 0's first batches): enough
+# for a stable effective rank of a base-width network, a fraction of an evaluation's time
+RANK_TOKENS = 8192
 DEFAULT_LR = {"tiny": 1e-3, "small": 5e-4, "base": 2e-4}
 CONTINUED_LR = 1e-4  # --init's default peak
 
@@ -330,17 +335,29 @@ def _trim_csv(path: Path, step: int) -> None:
 def evaluate(raw: ElectraPretrainingModel, valid: PretrainingShards, collator: MaskingCollator,
              micro: int, rank: int, world: int, device: torch.device) -> dict[str, float]:
     """The held-out metrics: the generator's MLM loss and accuracy, the discriminator's loss,
-    accuracy and AUC.  The masks are those of each sequence's index, the same at every
-    evaluation; the ranks take turns over the batches and add up what they saw."""
+    accuracy and AUC, and (rank 0) the effective rank of the exported encoder's vectors of
+    the unmasked text, at its embeddings and its last layer: a collapsing encoder shows there
+    first.  The masks are those of each sequence's index, the same at every evaluation; the
+    ranks take turns over the batches and add up what they saw."""
     raw.eval()
     keys = ("mlm", "mlm_correct", "rtd", "rtd_correct", "masked", "positions")
     sums = dict.fromkeys(keys, 0.0)
     hist = torch.zeros(2, AUC_BINS, dtype=torch.float64)  # negatives, positives
+    vectors: dict[int, list[np.ndarray]] = {0: [], -1: []}  # embeddings, last layer
+    kept = 0
     with torch.no_grad(), autocast(device):
         for start in range(rank * micro, len(valid), micro * world):
             rows = range(start, min(start + micro, len(valid)))
             batch = collator([(i, valid[i]) for i in rows])
             sums["masked"] += float((batch["labels"] != -100).sum())
+            if rank == 0 and kept < RANK_TOKENS:
+                keep = batch["attention_mask"].bool()
+                keep[:, 0] = False  # [CLS], a sentence vector rather than a token's
+                states = raw.hidden_states(*(batch[k].to(device) for k in (
+                    "original_ids", "attention_mask", "token_type_ids")))
+                for layer, parts in vectors.items():
+                    parts.append(states[layer][keep.to(device)].float().cpu().numpy())
+                kept += int(keep.sum())
             out = raw({k: v.to(device) for k, v in batch.items()}, scores=True)
             for key in ("mlm", "mlm_correct", "rtd", "rtd_correct"):
                 if key in out:
@@ -361,6 +378,9 @@ def evaluate(raw: ElectraPretrainingModel, valid: PretrainingShards, collator: M
         row.update(valid_rtd_loss=totals["rtd"] / totals["positions"],
                    valid_rtd_accuracy=totals["rtd_correct"] / totals["positions"],
                    valid_rtd_auc=auc_of(hist[0].numpy(), hist[1].numpy()))
+    if kept:
+        row.update(valid_rank_embeddings=effective_rank(np.concatenate(vectors[0])),
+                   valid_rank_last=effective_rank(np.concatenate(vectors[-1])))
     return row
 
 

@@ -249,6 +249,17 @@ class ElectraPretrainingModel(nn.Module):
         shared = F.embedding(ids, self.embeddings.word_embeddings.weight.detach())
         return {"inputs_embeds": shared + self.residual_embeddings(ids)}
 
+    def hidden_states(self, ids: torch.Tensor, attention: torch.Tensor,
+                      types: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The exported encoder's vectors for the text ``ids``, the embeddings' output first,
+        then each layer's: the discriminator's (the generator's where there is none)."""
+        if self.discriminator is None:
+            net, inputs = self.generator.electra, {"input_ids": ids}
+        else:
+            net, inputs = self.discriminator.electra, self.discriminator_inputs(ids)
+        return net(**inputs, attention_mask=attention, token_type_ids=types,
+                   output_hidden_states=True).hidden_states
+
     @contextmanager
     def merged_embeddings(self) -> Iterator[None]:
         """Inside, the discriminator's token table is what it reads (gdes: the generator's
