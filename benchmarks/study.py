@@ -77,7 +77,14 @@ ARMS: dict[str, Arm] = {
     # electra-char with DeBERTa-v3's gradient-disentangled embeddings: the RTD loss kept out
     # of the shared token vectors, is it the discriminator's gradient that narrows them?
     "electra-char-gdes": Arm("lexicon", ("--objective", "electra", "--masking", "char",
-                                         "--embedding-sharing", "gdes"), tasks=("cluener",)),
+                                         "--embedding-sharing", "gdes")),
+    # its layers, then also the projection from its 128-wide embeddings into the 256-wide
+    # layers, drawn afresh: is it the embedding tables that harm, or that projection?
+    "electra-char-gdes-reinit4": Arm(None, encoder="electra-char-gdes", tasks=("cluener",),
+                                     finetune_options=("--reinit-layers", "4")),
+    "electra-char-gdes-reinit4p": Arm(None, encoder="electra-char-gdes", tasks=("cluener",),
+                                      finetune_options=("--reinit-layers", "4",
+                                                        "--reinit-projection")),
 }
 
 

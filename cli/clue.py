@@ -121,12 +121,17 @@ def _fmt(scores: dict[str, float]) -> str:
               help="Start the top N encoder layers of MODEL random again (the rest keep "
               "their pretrained weights): for a checkpoint whose top layers fit its "
               "pretraining task too closely.")
+@click.option("--reinit-projection", is_flag=True,
+              help="Start MODEL's projection from its (narrower) embeddings into the "
+              "hidden size random again, as ELECTRA-Small has one; with --reinit-layers "
+              "over every layer, only the embedding tables stay pretrained.")
 @click.option("--force", is_flag=True, help="Replace a finished run in OUT (its best/ too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epochs: int,
                  batch_size: int, lr: float | None, layer_decay: float, max_len: int,
                  patience: int, seeds: str, doc_stride: int | None, max_answer_len: int | None,
-                 crf: bool, device: str, random_init: bool, reinit_layers: int, force: bool,
+                 crf: bool, device: str, random_init: bool, reinit_layers: int,
+                 reinit_projection: bool, force: bool,
                  quiet: bool, **own: str | None) -> None:
     """Fine-tune MODEL on TASK; keep the best dev checkpoint in OUT/best.
 
@@ -156,7 +161,8 @@ def finetune_cmd(task: str | None, data: str | None, model: str, out: str, epoch
                                           layer_decay=layer_decay, max_len=max_len,
                                           patience=patience, seeds=seed_list, device=device,
                                           options=options, random_init=random_init,
-                                          reinit_layers=reinit_layers),
+                                          reinit_layers=reinit_layers,
+                                          reinit_projection=reinit_projection),
                            quiet=quiet, force=force)
     if not quiet:
         metric = results["metric"]

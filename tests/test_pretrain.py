@@ -488,6 +488,48 @@ def test_reinit_layers_draws_only_the_top_layers_afresh(first_run):
         start_model(disc, task, labels, 21128, 0, random_init=True, reinit_layers=1)
 
 
+def test_reinit_projection_draws_only_the_embeddings_projection_afresh(first_run, tmp_path):
+    """--reinit-projection: a factorised embedding's projection into the hidden size starts
+    as a new model's would, every other tensor as saved; a checkpoint without one (tiny's
+    embeddings are as wide as its layers) is an error."""
+    from transformers import ElectraConfig, ElectraForPreTraining
+
+    from zhnlp.finetuning.checkpoints import start_model
+    from zhnlp.finetuning.tasks import get_task
+
+    out, _ = first_run
+    disc = out / "discriminator"
+    task, labels = get_task("eprstmt"), ["Negative", "Positive"]
+    with pytest.raises(ZhnlpError, match="no embedding projection"):
+        start_model(str(disc), task, labels, 21128, 0, reinit_projection=True)
+    config = ElectraConfig.from_pretrained(disc)
+    config.embedding_size = config.hidden_size // 2
+    torch.manual_seed(3)
+    factorised = tmp_path / "factorised"
+    made = ElectraForPreTraining(config)
+    with torch.no_grad():  # as if trained: no tensor where a fresh draw puts it
+        for tensor in made.parameters():
+            tensor.add_(torch.randn_like(tensor))
+    made.save_pretrained(factorised)
+    for name in disc.iterdir():
+        if "token" in name.name or name.name == "vocab.txt":
+            shutil.copy(name, factorised / name.name)
+    saved = ElectraForPreTraining.from_pretrained(factorised).electra.state_dict()
+    body = start_model(str(factorised), task, labels, 21128, 0, reinit_projection=True,
+                       reinit_layers=1).electra.state_dict()
+    top = f"encoder.layer.{config.num_hidden_layers - 1}."
+    for name, value in body.items():
+        fresh = name.startswith(("embeddings_project.", top))
+        assert torch.equal(value, saved[name]) != fresh, name
+    std = config.initializer_range
+    weight = body["embeddings_project.weight"]
+    assert weight.mean().abs() < 0.2 * std and abs(weight.std() - std) < 0.1 * std
+    assert not body["embeddings_project.bias"].any()
+    with pytest.raises(ZhnlpError, match="random model"):
+        start_model(str(factorised), task, labels, 21128, 0, random_init=True,
+                    reinit_projection=True)
+
+
 def test_init_grows_an_extended_vocabulary_and_refuses_another(first_run, tmp_path):
     """New tokens get rows at the mean of the old ones, old rows are unchanged and the export
     loads in transformers; shards of another vocabulary are a one-line error."""

@@ -88,7 +88,8 @@ def _label_args(task: Task, labels: list[str]) -> dict[str, Any]:
 
 def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
                 seed: int, *, random_init: bool = False,
-                reinit_layers: int = 0) -> torch.nn.Module:
+                reinit_layers: int = 0, reinit_projection: bool = False,
+                ) -> torch.nn.Module:
     """The model a run starts from: checkpoint ``model`` with a fresh head for the task's
     labels, or a random ELECTRA of size ``model``; seeded, so each seed gets its own head.
 
@@ -98,13 +99,16 @@ def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
     naming them; a checkpoint that gives the encoder nothing is an error.
 
     ``reinit_layers``: the checkpoint's top encoder layers, this many, start random again
-    (see :func:`reinit_top_layers`).
+    (see :func:`reinit_top_layers`); ``reinit_projection``: so does the projection from the
+    embeddings into the hidden size (see :func:`reinit_embedding_projection`).
     """
     import transformers
 
-    if reinit_layers and (random_init or model in SIZES):
-        raise ZhnlpError("--reinit-layers re-initialises part of a pretrained checkpoint: "
-                         "it has no meaning for a random model")
+    for option, given in (("--reinit-layers", reinit_layers),
+                          ("--reinit-projection", reinit_projection)):
+        if given and (random_init or model in SIZES):
+            raise ZhnlpError(f"{option} re-initialises part of a pretrained checkpoint: "
+                             "it has no meaning for a random model")
     torch.manual_seed(seed)
     head = getattr(transformers, f"AutoModelFor{task.head}")
     if model in SIZES:
@@ -141,6 +145,8 @@ def start_model(model: str, task: Task, labels: list[str], vocab_size: int,
                       ZhnlpWarning, stacklevel=2)
     if reinit_layers:
         reinit_top_layers(loaded, reinit_layers)
+    if reinit_projection:
+        reinit_embedding_projection(loaded)
     return loaded
 
 
@@ -160,9 +166,31 @@ def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
                          "list to re-initialise")
     if not 1 <= n <= len(layers):
         raise ZhnlpError(f"--reinit-layers {n}: the encoder has {len(layers)} layers")
+    _draw_afresh(model, layers[len(layers) - n:], "--reinit-layers")
+
+
+def reinit_embedding_projection(model: torch.nn.Module) -> None:
+    """Draw afresh the projection from a factorised embedding into the hidden size
+    (ELECTRA's ``embeddings_project``, there where ``embedding_size`` is below
+    ``hidden_size``), as :func:`reinit_top_layers` draws a layer.
+
+    The pretraining task trains it with the layers: an ELECTRA discriminator's can narrow
+    the token vectors before the first layer (``benchmarks/study.py representation``), so
+    ``--reinit-layers`` over every layer still leaves a pretrained map between the
+    embedding tables and the encoder."""
+    project = getattr(model.base_model, "embeddings_project", None)
+    if not isinstance(project, torch.nn.Linear):
+        raise ZhnlpError(f"--reinit-projection: a {type(model).__name__} has no embedding "
+                         "projection (its embeddings are as wide as its layers)")
+    _draw_afresh(model, project, "--reinit-projection")
+
+
+def _draw_afresh(model: torch.nn.Module, part: torch.nn.Module, option: str) -> None:
+    """``part`` of ``model`` as transformers initialises a new model, from the global
+    random state."""
     std = getattr(model.config, "initializer_range", 0.02)
     with torch.no_grad():
-        for module in layers[len(layers) - n:].modules():
+        for module in part.modules():
             if isinstance(module, torch.nn.Linear):
                 torch.nn.init.normal_(module.weight, 0.0, std)
                 if module.bias is not None:
@@ -172,7 +200,7 @@ def reinit_top_layers(model: torch.nn.Module, n: int) -> None:
                 torch.nn.init.zeros_(module.bias)
             elif any(True for _ in module.parameters(recurse=False)):
                 # a layer of another kind would keep these tensors pretrained, silently
-                raise ZhnlpError(f"--reinit-layers: no rule to re-initialise a "
+                raise ZhnlpError(f"{option}: no rule to re-initialise a "
                                  f"{type(module).__name__} in {type(model).__name__}")
 
 

@@ -63,6 +63,7 @@ class FinetuneConfig:
     options: dict[str, Any] = field(default_factory=dict)
     random_init: bool = False  # the checkpoint's architecture and tokenizer, random weights
     reinit_layers: int = 0  # the checkpoint's top layers, this many, start random
+    reinit_projection: bool = False  # and its embeddings' projection into the hidden size
 
 
 @dataclass
@@ -125,7 +126,8 @@ def start_seed(cfg: FinetuneConfig, data: Data, seed: int, device: torch.device,
     for this seed)."""
     model = start_model(cfg.model, data.task, data.labels, len(data.tokenizer), seed,
                         random_init=cfg.random_init,
-                        reinit_layers=cfg.reinit_layers).to(device)
+                        reinit_layers=cfg.reinit_layers,
+                        reinit_projection=cfg.reinit_projection).to(device)
     extra = data.task.start(model)
     groups = layerwise_groups(model, cfg.lr, cfg.layer_decay, cfg.weight_decay)
     if extra:
