@@ -348,6 +348,12 @@ def table(rows: list[dict[str, str]], seeds: tuple[int, ...]) -> dict[tuple[str,
     return cells
 
 
+CURVES = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminator loss"),
+          ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss"),
+          ("valid_rtd_auc", "held-out discriminator AUC"),
+          ("valid_rank_last", "encoder's last layer: effective rank")]
+
+
 def report(work: Path, results: Path, scale: Scale) -> None:
     """``results/table.md`` (arms x tasks, mean ± std), ``results/table.png`` and the
     pretraining curves of every arm (``curves.png``; their metrics in ``curves/ARM.csv``)."""
@@ -380,12 +386,8 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     plt.close(fig)
     curves = results / "curves"
     curves.mkdir(exist_ok=True)
-    panels = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminator loss"),
-              ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss"),
-              ("valid_rtd_auc", "held-out discriminator AUC"),
-              ("valid_rank_last", "encoder's last layer: effective rank")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(22, 3.4))
-    for colour, arm in enumerate(ARMS):
+    runs: dict[str, tuple[int, list[dict[str, str]]]] = {}
+    for colour, arm in enumerate(ARMS):  # one colour an arm in every panel, whatever it lacks
         run_metrics, path = work / "runs" / arm / "metrics.csv", curves / f"{arm}.csv"
         if run_metrics.exists():
             # two runs of one arm differ from the first logged step on
@@ -394,18 +396,26 @@ def report(work: Path, results: Path, scale: Scale) -> None:
                       "aside to plot this run)", file=sys.stderr)
             else:
                 path.write_bytes(run_metrics.read_bytes())
-        if not path.exists():  # neither run here nor committed by an earlier session
-            continue
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        for ax, (column, title) in zip(axes, panels):
-            points = [(int(r["step"]), float(r[column])) for r in rows
-                      if r.get(column) not in (None, "", "nan")]
-            if points:  # one colour an arm in every panel, whatever it lacks
-                ax.plot(*zip(*points), label=arm, color=f"C{colour}")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("step")
-    axes[0].legend(fontsize=7)
+        if path.exists():  # run here, or committed by an earlier session
+            with open(path, newline="") as handle:
+                runs[arm] = colour, list(csv.DictReader(handle))
+
+    def points(rows: list[dict[str, str]], column: str) -> list[tuple[int, float]]:
+        return [(int(r["step"]), float(r[column])) for r in rows
+                if r.get(column) not in (None, "", "nan")]
+
+    # a panel for a metric that no run logged (older runs lack the later columns) is left out
+    panels = [(column, title) for column, title in CURVES
+              if any(points(rows, column) for _, rows in runs.values())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), squeeze=False)
+    for ax, (column, title) in zip(axes[0], panels):
+        for arm, (colour, rows) in runs.items():
+            if points(rows, column):
+                ax.plot(*zip(*points(rows, column)), label=arm, color=f"C{colour % 10}",
+                        linestyle="-" if colour < 10 else "--")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step")
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(results / "curves.png", dpi=120)
     plt.close(fig)
@@ -459,6 +469,8 @@ def representation(work: Path, results: Path, scale: Scale, texts: int = 400) ->
         with open(path, newline="") as handle:
             done = {row["arm"] for row in rows}
             rows = [row for row in csv.DictReader(handle) if row["arm"] not in done] + rows
+    order = {arm: i for i, arm in enumerate(ARMS)}
+    rows.sort(key=lambda row: (order.get(row["arm"], len(order)), int(row["layer"])))
     with atomic_write(str(path), "w", newline="") as handle:
         writer = csv.DictWriter(handle, list(rows[0]))
         writer.writeheader()
