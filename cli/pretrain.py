@@ -233,7 +233,7 @@ def _plot(rows: list[dict[str, float]], target: str) -> None:
                         else None, markersize=3)
         ax.set_title(title)
         ax.set_xlabel("step")
-        if len(keys) > 1:
+        if len(keys) > 1 and ax.lines:  # held-out panels are empty in a run without them
             ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_write(target, "wb") as handle:
