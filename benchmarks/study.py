@@ -404,14 +404,15 @@ def report(work: Path, results: Path, scale: Scale) -> None:
         return [(int(r["step"]), float(r[column])) for r in rows
                 if r.get(column) not in (None, "", "nan")]
 
+    series = {column: {arm: points(rows, column) for arm, (_, rows) in runs.items()}
+              for column, _ in CURVES}
     # a panel for a metric that no run logged (older runs lack the later columns) is left out
-    panels = [(column, title) for column, title in CURVES
-              if any(points(rows, column) for _, rows in runs.values())]
+    panels = [(column, title) for column, title in CURVES if any(series[column].values())]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), squeeze=False)
     for ax, (column, title) in zip(axes[0], panels):
-        for arm, (colour, rows) in runs.items():
-            if points(rows, column):
-                ax.plot(*zip(*points(rows, column)), label=arm, color=f"C{colour % 10}",
+        for arm, (colour, _) in runs.items():
+            if series[column][arm]:
+                ax.plot(*zip(*series[column][arm]), label=arm, color=f"C{colour % 10}",
                         linestyle="-" if colour < 10 else "--")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")

@@ -471,9 +471,10 @@ def export(model: ElectraPretrainingModel, out: Path, tokdir: str) -> None:
              else model.generator}
     if model.discriminator is not None:
         parts["discriminator"] = model.discriminator
-    for name, part in parts.items():
-        with atomic_dir(str(out / name)) as tmp, model.merged_embeddings():
-            part.save_pretrained(tmp)
-            for f in os.listdir(tokdir):
-                shutil.copyfile(os.path.join(tokdir, f), os.path.join(tmp, f))
+    with model.merged_embeddings():  # gdes: the discriminator saved with the table it reads
+        for name, part in parts.items():
+            with atomic_dir(str(out / name)) as tmp:
+                part.save_pretrained(tmp)
+                for f in os.listdir(tokdir):
+                    shutil.copyfile(os.path.join(tokdir, f), os.path.join(tmp, f))
 
