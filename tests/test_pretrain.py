@@ -449,6 +449,17 @@ def test_finetuning_starts_from_every_trained_encoder_tensor(first_run, tmp_path
         start_model(renamed, task, labels, 21128, 0)
 
 
+def assert_drawn_afresh(name: str, value: torch.Tensor, std: float) -> None:
+    """``value`` is what a new model's initialisation gives the tensor ``name``: unit
+    LayerNorm weights, zero biases, other weights normal of ``std``."""
+    if "LayerNorm.weight" in name:
+        assert torch.all(value == 1), name
+    elif name.endswith("bias"):
+        assert torch.all(value == 0), name
+    else:
+        assert value.mean().abs() < 0.2 * std and abs(value.std() - std) < 0.1 * std, name
+
+
 def test_reinit_layers_draws_only_the_top_layers_afresh(first_run):
     """--reinit-layers N: the top N encoder layers start as a new model's would (normal
     weights of the config's std, zero biases, unit LayerNorms), seeded; every other encoder
@@ -470,13 +481,7 @@ def test_reinit_layers_draws_only_the_top_layers_afresh(first_run):
             assert torch.equal(value, trained[f"discriminator.electra.{name}"]), name
             continue
         assert not torch.equal(value, trained[f"discriminator.electra.{name}"]), name
-        if "LayerNorm.weight" in name:
-            assert torch.all(value == 1), name
-        elif name.endswith("bias"):
-            assert torch.all(value == 0), name
-        else:
-            std = model.config.initializer_range
-            assert value.mean().abs() < 0.2 * std and abs(value.std() - std) < 0.1 * std, name
+        assert_drawn_afresh(name, value, model.config.initializer_range)
     again = start_model(disc, task, labels, 21128, 0, reinit_layers=1).electra.state_dict()
     other = start_model(disc, task, labels, 21128, 1, reinit_layers=1).electra.state_dict()
     weight = top + "output.dense.weight"
@@ -521,10 +526,8 @@ def test_reinit_projection_draws_only_the_embeddings_projection_afresh(first_run
     for name, value in body.items():
         fresh = name.startswith(("embeddings_project.", top))
         assert torch.equal(value, saved[name]) != fresh, name
-    std = config.initializer_range
-    weight = body["embeddings_project.weight"]
-    assert weight.mean().abs() < 0.2 * std and abs(weight.std() - std) < 0.1 * std
-    assert not body["embeddings_project.bias"].any()
+    for name in ("embeddings_project.weight", "embeddings_project.bias"):
+        assert_drawn_afresh(name, body[name], config.initializer_range)
     with pytest.raises(ZhnlpError, match="random model"):
         start_model(str(factorised), task, labels, 21128, 0, random_init=True,
                     reinit_projection=True)
