@@ -85,6 +85,12 @@ ARMS: dict[str, Arm] = {
     "electra-char-gdes-reinit4p": Arm(None, encoder="electra-char-gdes", tasks=("cluener",),
                                       finetune_options=("--reinit-layers", "4",
                                                         "--reinit-projection")),
+    # fine-tuned without layer-wise learning-rate decay (finetune's default 0.8 gives a
+    # 4-layer model's embeddings a third of the head's rate): does the decay, not the
+    # pretraining, keep the pretrained encoders below random weights?
+    "none-nodecay": Arm(None, finetune_options=("--layer-decay", "1")),
+    "electra-char-gdes-nodecay": Arm(None, encoder="electra-char-gdes",
+                                     finetune_options=("--layer-decay", "1")),
 }
 
 
@@ -265,16 +271,19 @@ def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
     architecture and tokenizer, randomly initialised."""
     if ARMS[arm].task_tokenizer:
         return ["--model", scale.model]
-    if arm == "none":  # every ELECTRA arm's discriminator has the same shape and tokenizer
-        for donor in ("electra-lexicon", "electra-jieba", "electra-char", "electra15-lexicon"):
+    spec = ARMS[arm]
+    if spec.shards is None and spec.encoder is None:
+        # every ELECTRA arm's discriminator has the same shape and tokenizer
+        for donor in ("electra-lexicon", "electra-jieba", "electra-char", "electra15-lexicon",
+                      "electra-char-gdes"):
             export = work / "runs" / donor / "discriminator"
             if (export / "config.json").exists():
-                return ["--model", str(export), "--random-init"]
-        sys.exit("error: `none` takes its architecture from an ELECTRA arm's export: "
+                return ["--model", str(export), "--random-init", *spec.finetune_options]
+        sys.exit(f"error: `{arm}` takes its architecture from an ELECTRA arm's export: "
                  "pretrain one first (e.g. electra-lexicon)")
-    source = ARMS[arm].encoder or arm
+    source = spec.encoder or arm
     part = "generator" if "mlm" in ARMS[source].options else "discriminator"
-    return ["--model", str(work / "runs" / source / part), *ARMS[arm].finetune_options]
+    return ["--model", str(work / "runs" / source / part), *spec.finetune_options]
 
 
 def finetune(work: Path, results: Path, scale: Scale, arm: str,
