@@ -91,6 +91,7 @@ ARMS: dict[str, Arm] = {
     "none-nodecay": Arm(None, finetune_options=("--layer-decay", "1")),
     "electra-char-gdes-nodecay": Arm(None, encoder="electra-char-gdes",
                                      finetune_options=("--layer-decay", "1")),
+    "mlm-wwm-nodecay": Arm(None, encoder="mlm-wwm", finetune_options=("--layer-decay", "1")),
 }
 
 
@@ -360,6 +361,8 @@ def table(rows: list[dict[str, str]], seeds: tuple[int, ...]) -> dict[tuple[str,
 CURVES = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminator loss"),
           ("rtd_recall", "recall on replaced tokens"), ("valid_mlm_loss", "held-out MLM loss"),
           ("valid_rtd_auc", "held-out discriminator AUC"),
+          # comparable between ELECTRA and ELECTRA-15 (runs before 2026-12-06 lack it)
+          ("valid_rtd_auc_masked", "held-out discriminator AUC, masked positions"),
           ("valid_rank_last", "encoder's last layer: effective rank")]
 
 

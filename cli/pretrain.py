@@ -217,7 +217,7 @@ def _plot(rows: list[dict[str, float]], target: str) -> None:
               ("accuracy", ["mlm_accuracy", "rtd_accuracy", "valid_mlm_accuracy",
                             "valid_rtd_accuracy"]),
               ("replaced tokens", ["rtd_precision", "rtd_recall", "replaced_fraction",
-                                   "valid_rtd_auc"]),
+                                   "valid_rtd_auc", "valid_rtd_auc_masked"]),
               ("encoder's effective rank (held out)", ["valid_rank_embeddings",
                                                        "valid_rank_last"]),
               ("learning rate", ["lr"]), ("throughput (tokens/s)", ["tokens_per_s"])]

@@ -51,7 +51,7 @@ METRICS = ("step", "lr", "loss", "mlm_loss", "mlm_accuracy", "rtd_loss", "rtd_ac
            "rtd_precision", "rtd_recall", "replaced_fraction", "main_mlm_loss",
            "main_mlm_accuracy", "sop_loss", "tokens_per_s", "valid_mlm_loss",
            "valid_mlm_accuracy", "valid_rtd_loss", "valid_rtd_accuracy", "valid_rtd_auc",
-           "valid_rank_embeddings", "valid_rank_last")
+           "valid_rtd_auc_masked", "valid_rank_embeddings", "valid_rank_last")
 AUC_BINS = 4096  # the discriminator's held-out probabilities, histogrammed for its AUC
 # held-out tokens whose vectors measure the encoder's spread (rank 0's first batches): enough
 # for a stable effective rank of a base-width network, a fraction of an evaluation's time
@@ -335,14 +335,17 @@ def _trim_csv(path: Path, step: int) -> None:
 def evaluate(raw: ElectraPretrainingModel, valid: PretrainingShards, collator: MaskingCollator,
              micro: int, rank: int, world: int, device: torch.device) -> dict[str, float]:
     """The held-out metrics: the generator's MLM loss and accuracy, the discriminator's loss,
-    accuracy and AUC, and (rank 0) the effective rank of the exported encoder's vectors of
-    the unmasked text, at its embeddings and its last layer: a collapsing encoder shows there
-    first.  The masks are those of each sequence's index, the same at every evaluation; the
-    ranks take turns over the batches and add up what they saw."""
+    accuracy and AUC, its AUC on the masked positions alone (where ELECTRA-15 is scored: the
+    one to compare across objectives; the unmasked positions, all original, are easy), and
+    (rank 0) the effective rank of the exported encoder's vectors of the unmasked text, at
+    its embeddings and its last layer: a collapsing encoder shows there first.  The masks are
+    those of each sequence's index, the same at every evaluation; the ranks take turns over
+    the batches and add up what they saw."""
     raw.eval()
     keys = ("mlm", "mlm_correct", "rtd", "rtd_correct", "masked", "positions")
     sums = dict.fromkeys(keys, 0.0)
-    hist = torch.zeros(2, AUC_BINS, dtype=torch.float64)  # negatives, positives
+    # [all positions, masked ones] x [negatives, positives] x bins
+    hist = torch.zeros(2, 2, AUC_BINS, dtype=torch.float64)
     vectors: dict[int, list[np.ndarray]] = {0: [], -1: []}  # embeddings, last layer
     kept = 0
     with torch.no_grad(), autocast(device):
@@ -367,17 +370,20 @@ def evaluate(raw: ElectraPretrainingModel, valid: PretrainingShards, collator: M
                 bins = (torch.sigmoid(out["rtd_scores"]) * AUC_BINS).long().clamp(
                     max=AUC_BINS - 1).cpu()
                 truth = out["rtd_truth"].long().cpu()
-                hist.index_put_((truth, bins), torch.ones(len(bins), dtype=torch.float64),
-                                accumulate=True)
+                ones = torch.ones(len(bins), dtype=torch.float64)
+                hist[0].index_put_((truth, bins), ones, accumulate=True)
+                on = out["rtd_masked"].cpu()
+                hist[1].index_put_((truth[on], bins[on]), ones[on], accumulate=True)
     totals = dict(zip(keys, _all_sum([sums[k] for k in keys], device)))
-    hist = torch.tensor(_all_sum(hist.flatten().tolist(), device)).view(2, AUC_BINS)
+    hist = torch.tensor(_all_sum(hist.flatten().tolist(), device)).view(2, 2, AUC_BINS)
     masked = max(totals["masked"], 1)
     row = {"valid_mlm_loss": totals["mlm"] / masked,
            "valid_mlm_accuracy": totals["mlm_correct"] / masked}
     if totals["positions"]:
         row.update(valid_rtd_loss=totals["rtd"] / totals["positions"],
                    valid_rtd_accuracy=totals["rtd_correct"] / totals["positions"],
-                   valid_rtd_auc=auc_of(hist[0].numpy(), hist[1].numpy()))
+                   valid_rtd_auc=auc_of(*hist[0].numpy()),
+                   valid_rtd_auc_masked=auc_of(*hist[1].numpy()))
     if kept:
         row.update(valid_rank_embeddings=effective_rank(np.concatenate(vectors[0])),
                    valid_rank_last=effective_rank(np.concatenate(vectors[-1])))

@@ -332,7 +332,8 @@ class ElectraPretrainingModel(nn.Module):
                 ) -> dict[str, torch.Tensor]:
         """Loss sums (``mlm``, ``rtd``, ``sop``) and the counts behind the metrics; with
         ``scores``, also the discriminator's logits and truths on its positions
-        (``rtd_scores``, ``rtd_truth``: what an AUC needs).
+        (``rtd_scores``, ``rtd_truth``: what an AUC needs) and which of them were masked
+        (``rtd_masked``).
 
         ``batch`` is a masked batch (see :mod:`zhnlp.pretraining.loader`): ``input_ids`` (masked),
         ``labels`` (-100 off the masked positions), ``original_ids``, ``attention_mask``,
@@ -394,7 +395,8 @@ class ElectraPretrainingModel(nn.Module):
                    rtd_tp=(predicted & replaced).sum(), rtd_predicted=predicted.sum(),
                    rtd_replaced=(replaced & where).sum())
         if scores:
-            out.update(rtd_scores=d_logits[where], rtd_truth=replaced[where])
+            out.update(rtd_scores=d_logits[where], rtd_truth=replaced[where],
+                       rtd_masked=masked[where])
         if self.sop_head is not None and "sentence_order_label" in batch:
             sop_logits = self.sop_head(d[:, 0])
             out["sop"] = F.cross_entropy(sop_logits.float(), batch["sentence_order_label"],
