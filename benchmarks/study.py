@@ -271,8 +271,9 @@ def _last_step(out: Path) -> int:
 
 def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
     """The finetune --model arguments of an arm: its exported encoder (the MLM arm's is the
-    generator, as large as the others' discriminator), or for ``none`` that same
-    architecture and tokenizer, randomly initialised."""
+    generator, as large as the others' discriminator), or for an arm neither pretrained
+    nor borrowing an export (``none``) that same architecture and tokenizer, randomly
+    initialised; then the arm's own fine-tuning options."""
     if ARMS[arm].task_tokenizer:
         return ["--model", scale.model]
     spec = ARMS[arm]
