@@ -279,16 +279,21 @@ def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
     spec = ARMS[arm]
     if spec.shards is None and spec.encoder is None:
         # every ELECTRA arm's discriminator has the same shape and tokenizer
-        for donor in ("electra-lexicon", "electra-jieba", "electra-char", "electra15-lexicon",
-                      "electra-char-gdes"):
-            export = work / "runs" / donor / "discriminator"
-            if (export / "config.json").exists():
+        for donor, donor_spec in ARMS.items():
+            export = export_of(work, donor)
+            if donor_spec.shards and export.name == "discriminator" and \
+                    (export / "config.json").exists():
                 return ["--model", str(export), "--random-init", *spec.finetune_options]
         sys.exit(f"error: `{arm}` takes its architecture from an ELECTRA arm's export: "
                  "pretrain one first (e.g. electra-lexicon)")
-    source = spec.encoder or arm
-    part = "generator" if "mlm" in ARMS[source].options else "discriminator"
-    return ["--model", str(work / "runs" / source / part), *spec.finetune_options]
+    return ["--model", str(export_of(work, spec.encoder or arm)), *spec.finetune_options]
+
+
+def export_of(work: Path, arm: str) -> Path:
+    """Where a pretrained arm's encoder is exported: the MLM arm's generator, as large as
+    the others' discriminator."""
+    part = "generator" if "mlm" in ARMS[arm].options else "discriminator"
+    return work / "runs" / arm / part
 
 
 def finetune(work: Path, results: Path, scale: Scale, arm: str,
@@ -438,7 +443,7 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     plt.close(fig)
 
 
-def representation(work: Path, results: Path, scale: Scale, texts: int = 400) -> None:
+def representation(work: Path, results: Path, texts: int = 400) -> None:
     """How alike and how spread an encoder's token vectors are, layer by layer, on
     CLUENER's dev text: the mean cosine of random pairs (1: every token one direction) and
     the effective rank of the centred vectors (exp of the entropy of the singular values).
@@ -453,9 +458,8 @@ def representation(work: Path, results: Path, scale: Scale, texts: int = 400) ->
 
     logging.set_verbosity_error()  # an MLM export's head is left out of the encoder: expected
     sentences = json_texts(DATA / "cluener" / "dev.json")[:texts]
-    exports = {arm: encoder_of(work, scale, arm)[1] for arm, spec in ARMS.items()
-               if spec.shards}
-    exports = {arm: path for arm, path in exports.items() if Path(path, "config.json").exists()}
+    exports = {arm: export_of(work, arm) for arm, spec in ARMS.items() if spec.shards}
+    exports = {arm: path for arm, path in exports.items() if (path / "config.json").exists()}
     if not exports:
         sys.exit("error: no pretrained arm's export here: pretrain one first")
     rows = []
@@ -536,7 +540,7 @@ def main() -> None:
         for arm in order:
             finetune(work, results, scale, arm, only)
     if args.step == "representation":
-        representation(work, results, scale)
+        representation(work, results)
     if args.step in ("report", "all"):
         report(work, results, scale)
         print((results / "table.md").read_text())

@@ -719,7 +719,6 @@ def test_held_out_metrics_leave_training_as_it_was(held_out, tmp_path):
     assert [int(r["step"]) for r in evals] == [20, 40]
     assert evals[1]["valid_mlm_loss"] < evals[0]["valid_mlm_loss"] < 10.5
     assert 0.5 < evals[1]["valid_rtd_auc"] <= 1 and 0 < evals[1]["valid_rtd_accuracy"] < 1
-    # on the masked positions alone the easy unmasked originals are gone: a lower AUC
     res = zhnlp_here("plot-run", str(tmp_path / "b"), "-q")
     assert res.returncode == 0 and (tmp_path / "b" / "curves.png").stat().st_size > 10_000
 
