@@ -7,6 +7,7 @@ import pytest
 
 from zhnlp.discovery import NewWordMiner, NgramCounts
 from zhnlp.discovery.ngrams import count_corpus, encode_corpus
+from zhnlp.discovery.rules import Rules
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,10 @@ def test_deterministic_and_workers_agree(pku_lines, pku_words, mined):
 def test_mining_from_merged_counts_equals_one_pass(pku_lines, pku_words, tmp_path):
     half = len(pku_lines) // 2
     paths = []
+    cut = Rules.load().cut  # as the miner cuts its own text (PKU's URLs and e-mail addresses)
     for i, part in enumerate((pku_lines[:half], pku_lines[half:])):
-        c = count_corpus(encode_corpus(["\n".join(part) + "\n"], str(tmp_path / f"{i}.i32")),
-                         7, 1, str(tmp_path))
+        c = count_corpus(encode_corpus(["\n".join(part) + "\n"], str(tmp_path / f"{i}.i32"),
+                                       cut=cut), 7, 1, str(tmp_path))
         c.save(str(tmp_path / f"{i}.npz"))
         paths.append(str(tmp_path / f"{i}.npz"))
     # the text's occurrences need the text itself; a line repeated across the halves would
@@ -289,3 +291,13 @@ def test_a_count_of_a_free_noun_is_not_a_term(cluener_mined):
     assert counts <= {w.word for w in plain.words_} and not counts & found
     assert {"九仙桥", "二套房贷"} <= found
     assert amounts.rejected_["count"] >= 8 and plain.rejected_["count"] == 0
+
+
+def test_a_name_that_a_number_ends_is_a_word_a_slot_for_a_number_is_not(cluener_mined):
+    """CLUENER's game titles with their sequel numbers (星际争霸2, 85 times, 60% of
+    星际争霸's) and a club (沙尔克04) are words; a number after a free word (只有1: 7% of
+    只有; 单3) and the digits of a decimal (平均赔率1 of 平均赔率1.85) are not."""
+    found = {w.word for w in cluener_mined[0].words_}
+    assert {"星际争霸2", "魔兽争霸3", "沙尔克04", "暗黑破坏神3", "刺客信条2"} <= found
+    assert not {"只有1", "单3", "平均赔率1", "开出1", "主场0"} & found
+    assert cluener_mined[0].rejected_["numbered"] >= 5

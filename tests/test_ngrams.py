@@ -132,6 +132,29 @@ def test_latin_and_digit_runs_are_single_units(pku_lines, tmp_path):
     assert not any("，" in s or "," in s for s in strings)  # never across punctuation
 
 
+def test_a_number_with_its_point_or_unit_sign_is_one_unit(pku_lines):
+    """PKU's 55.6亿元, 25%, 3°C/-8°C: a number with its decimal point, percent or degree sign
+    is one unit, so that neither its first digits (55 of 55.6) nor what follows its point
+    (6亿元) is counted apart; a dash between two numbers joins them, one before a number
+    (the minus of -8°C) does not."""
+    import re
+    import unicodedata
+
+    from zhnlp.discovery.normalize import encode
+
+    numbers = re.compile(r"[0-9]+(?:[.:-][0-9]+)*(?:[%‰]|°[CF]?)?")
+    texts = [unicodedata.normalize("NFKC", line) for line in pku_lines]
+    lines = [t for t in texts if re.search(r"[0-9](?:[.:-][0-9]|[%°])", t)]
+    assert len(lines) > 100
+    for text in lines:
+        # every digit-led run is a number as the regex reads the text, and back
+        assert {r for r in encode(text)[1] if r[0].isdigit()} == set(numbers.findall(text))
+    runs = encode(lines[0])[1]
+    assert "55.6" in runs and "25%" in runs and "55" not in runs
+    weather = encode(next(t for t in texts if "°C/-" in t))[1]
+    assert "3°C" in weather and "8°C" in weather and "-8°C" not in weather
+
+
 def test_strings_count_as_their_units_do(pku_lines, tmp_path):
     text = "\n".join(pku_lines[:400]) + "\n我用ＸＰ系统，他用xp系统。"
     counts = count_corpus(encode_corpus([text], str(tmp_path / "u.i32")), 4, 2, str(tmp_path))

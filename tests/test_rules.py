@@ -6,7 +6,13 @@ import pytest
 
 from zhnlp.discovery.base import load_base
 from zhnlp.discovery.normalize import encode
-from zhnlp.discovery.rules import Rules, compound_cuts, counted_forms, edge_inside
+from zhnlp.discovery.rules import (
+    Rules,
+    compound_cuts,
+    counted_forms,
+    edge_inside,
+    trailing_number,
+)
 from zhnlp.errors import InputError
 
 
@@ -35,6 +41,9 @@ def pku(pku_words):
     ("记者李", "report"), ("可能会", "modal"), ("正在开发", "modal"), ("等公", "stop_char"),
     ("1平", "record"), ("两胜", "record"), ("三连败", "record"), ("三个月", "quantity"),
     ("一个星期", "quantity"), ("3款", "quantity"), ("第三条", "ordinal"),
+    # a number at an edge: leading, of three digits or more, or with its point or sign
+    ("2队员", "number_edge"), ("中国2008", "number_edge"), ("平均赔率1.85", "number_edge"),
+    ("上浮10%", "percent"), ("阴8°C", "percent"),
 ])
 def test_patterns_reject_what_is_not_a_word(rules, word, reason):
     assert rules.reject_reason(word, lambda w: False) == reason
@@ -116,6 +125,16 @@ def test_a_count_opens_with_an_amount_and_has_sibling_forms(rules):
     assert {len(f) for f in forms} == {4}
     assert counted_forms("比赛两场") == []
     assert counted_forms("第二人生") == []  # an ordinal has no such siblings: a title
+
+
+def test_one_or_two_digits_after_a_name_are_left_to_the_miner(rules):
+    """星际争霸2 and 沙尔克04 pass the rules (NewWordMiner's `numbered` step weighs them);
+    longer numbers, decimals and Latin runs are not such an ending."""
+    for word, split in [("星际争霸2", ("星际争霸", "2")), ("沙尔克04", ("沙尔克", "04"))]:
+        assert rules.reject_reason(word, lambda w: False) is None
+        assert trailing_number(word) == split
+    for word in ("中国2008", "赔率1.85", "骁龙865", "MP3", "星际争霸", "2"):
+        assert trailing_number(word) is None
 
 
 def test_bad_rule_files_name_the_file_and_line(tmp_path):

@@ -191,6 +191,18 @@ def counted_forms(word: str) -> list[str]:
     return [c + word[1:] for c in NUMERAL_SUBSTITUTES if c != word[0]]
 
 
+# one or two digits that end a string after a character that is not part of a number or a
+# Latin run (the rules reject longer numbers and decimals at an edge)
+_TRAILING_NUMBER = re.compile(r"(?<=[^0-9A-Za-z.:-])[0-9]{1,2}$")
+
+
+def trailing_number(word: str) -> tuple[str, str] | None:
+    """``(head, number)`` of a string that a number of one or two digits ends (星际争霸2:
+    星际争霸, 2); None for one that does not end in one."""
+    found = _TRAILING_NUMBER.search(word)
+    return None if found is None else (word[:found.start()], found.group())
+
+
 def compound_cuts(word: str, segment: Callable[[str], list[str]],
                   known: Callable[[str], bool]) -> list[int] | None:
     """Where the base segmenter cuts ``word`` if it is a phrase of known words, else None.
