@@ -4,6 +4,7 @@ an encoder that helps downstream?  One command per step, each resumable:
     .venv/bin/python benchmarks/study.py corpus              # the pretraining corpus, shards
     .venv/bin/python benchmarks/study.py pretrain ARM        # one arm's pretraining run
     .venv/bin/python benchmarks/study.py finetune ARM [--tasks eprstmt,tnews]  # its rows
+    .venv/bin/python benchmarks/study.py finetune ARM --tasks cluener --lrs 3e-3  # a probe
     .venv/bin/python benchmarks/study.py report              # table and plots
     .venv/bin/python benchmarks/study.py representation      # encoders' token vectors
     .venv/bin/python benchmarks/study.py all --scale demo    # all of it, scaled down (make study)
@@ -278,14 +279,14 @@ def encoder_of(work: Path, scale: Scale, arm: str) -> list[str]:
         return ["--model", scale.model]
     spec = ARMS[arm]
     if spec.shards is None and spec.encoder is None:
-        # every ELECTRA arm's discriminator has the same shape and tokenizer
+        # every pretrained arm's export has the same shape and tokenizer (an ELECTRA arm's
+        # discriminator, the MLM arm's full-size generator)
         for donor, donor_spec in ARMS.items():
             export = export_of(work, donor)
-            if donor_spec.shards and export.name == "discriminator" and \
-                    (export / "config.json").exists():
+            if donor_spec.shards and (export / "config.json").exists():
                 return ["--model", str(export), "--random-init", *spec.finetune_options]
-        sys.exit(f"error: `{arm}` takes its architecture from an ELECTRA arm's export: "
-                 "pretrain one first (e.g. electra-lexicon)")
+        sys.exit(f"error: `{arm}` takes its architecture from a pretrained arm's export: "
+                 "pretrain one first (e.g. mlm-wwm)")
     return ["--model", str(export_of(work, spec.encoder or arm)), *spec.finetune_options]
 
 
@@ -297,18 +298,19 @@ def export_of(work: Path, arm: str) -> Path:
 
 
 def finetune(work: Path, results: Path, scale: Scale, arm: str,
-             only: set[str] | None = None) -> None:
-    """Each task (of ``only``, if given): every learning rate of the grid with the first
-    seed, then the other seeds at the best one; one row per (task, lr, seed) in
-    ``results/finetune-ARM.csv`` (a file an arm, read again before each write, so that
-    arms, or one arm's tasks, can be fine-tuned side by side)."""
+             only: set[str] | None = None, extra_lrs: tuple[float, ...] = ()) -> None:
+    """Each task (of ``only``, if given): every learning rate of the grid (and of
+    ``extra_lrs``, a probe beyond it) with the first seed, then the other seeds at the best
+    one; one row per (task, lr, seed) in ``results/finetune-ARM.csv`` (a file an arm, read
+    again before each write, so that arms, or one arm's tasks, can be fine-tuned side by
+    side).  The main table reads the grid's rows alone (see ``table``)."""
     model = encoder_of(work, scale, arm)
     for task in scale.tasks:
         if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks or \
                 only is not None and task.name not in only:
             continue
         by_lr = {lr: _finetune_one(work, results, scale, arm, task, model, lr, scale.seeds[0])
-                 for lr in scale.lrs}
+                 for lr in (*scale.lrs, *extra_lrs)}
         best = max(by_lr, key=lambda lr: by_lr[lr])
         for seed in scale.seeds[1:]:
             _finetune_one(work, results, scale, arm, task, model, best, seed)
@@ -352,9 +354,13 @@ def write_rows(results: Path, arm: str, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def table(rows: list[dict[str, str]], seeds: tuple[int, ...]) -> dict[tuple[str, str], dict]:
-    """Per (arm, task): the learning rate best on dev for the first seed and the mean,
-    standard deviation and count of the scores of every seed at that rate."""
+def table(rows: list[dict[str, str]], seeds: tuple[int, ...],
+          lrs: tuple[float, ...] | None = None) -> dict[tuple[str, str], dict]:
+    """Per (arm, task): the learning rate (of ``lrs``; None: of every rate tried) best on
+    dev for the first seed and the mean, standard deviation and count of the scores of every
+    seed at that rate."""
+    if lrs is not None:
+        rows = [r for r in rows if float(r["lr"]) in lrs]
     cells: dict[tuple[str, str], dict] = {}
     for arm, task in sorted({(r["arm"], r["task"]) for r in rows}):
         mine = [r for r in rows if (r["arm"], r["task"]) == (arm, task)]
@@ -375,6 +381,28 @@ CURVES = [("mlm_accuracy", "generator MLM accuracy"), ("rtd_loss", "discriminato
           ("valid_rank_last", "encoder's last layer: effective rank")]
 
 
+def _probe_table(rows: list[dict[str, str]], scale: Scale, path: Path) -> None:
+    """``path``: for each (arm, task) tried beyond the grid (``finetune --lrs``), the first
+    seed's score at every rate, and mean ± std at the grid's best rate and at the best of all;
+    nothing written if no cell was."""
+    probed = sorted({(r["arm"], r["task"]) for r in rows if float(r["lr"]) not in scale.lrs},
+                    key=lambda key: (list(ARMS).index(key[0]), key[1]))
+    if not probed:
+        return
+    grid, wide = table(rows, scale.seeds, scale.lrs), table(rows, scale.seeds)
+    rates = sorted({float(r["lr"]) for r in rows if (r["arm"], r["task"]) in probed})
+    lines = ["| arm | task | " + " | ".join(f"lr {lr:g}, seed {scale.seeds[0]}" for lr in rates)
+             + " | grid's best | best of all |", "|---" * (len(rates) + 4) + "|"]
+    for key in probed:
+        first = {float(r["lr"]): float(r["score"]) for r in rows
+                 if (r["arm"], r["task"]) == key and r["seed"] == str(scale.seeds[0])}
+        cells = [f"{first[lr]:.4f}" if lr in first else "" for lr in rates]
+        best = [f"{c['mean']:.4f} ± {c['std']:.4f} (n={c['n']}, lr {c['lr']})"
+                for c in (grid[key], wide[key])]
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells + best) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def report(work: Path, results: Path, scale: Scale) -> None:
     """``results/table.md`` (arms x tasks, mean ± std), ``results/table.png`` and the
     pretraining curves of every arm (``curves.png``; their metrics in ``curves/ARM.csv``)."""
@@ -383,7 +411,9 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = table(read_rows(results), scale.seeds)
+    rows = read_rows(results)
+    cells = table(rows, scale.seeds, scale.lrs)
+    _probe_table(rows, scale, results / "lr-probe.md")
     arms = [a for a in ARMS if any(k[0] == a for k in cells)]
     tasks = [t.name for t in scale.tasks if any(k[1] == t.name for k in cells)]
     lines = ["| arm | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
@@ -511,6 +541,10 @@ def main() -> None:
     ap.add_argument("--scale", choices=list(SCALES), default="full")
     ap.add_argument("--tasks", help="fine-tune on these tasks only (comma-separated; "
                     "default: every task of the scale)")
+    ap.add_argument("--lrs", type=lambda text: tuple(float(x) for x in text.split(",")),
+                    default=(), help="finetune: also these learning rates (comma-separated), "
+                    "a probe beyond the grid: the table keeps the grid's rows, lr-probe.md "
+                    "shows both")
     args = ap.parse_args()
     if not (DATA / "vocab").exists():
         sys.exit(f"error: {DATA} is absent: the study needs the real data sets")
@@ -530,7 +564,7 @@ def main() -> None:
     if args.step in ("corpus", "all"):
         prepare_corpus(work, scale)
         (results / "corpus.json").write_bytes((work / "corpus.json").read_bytes())
-    # `none` borrows the architecture and tokenizer of an ELECTRA arm's export, the
+    # `none` borrows the architecture and tokenizer of a pretrained arm's export, the
     # adaptation arms continue electra-lexicon
     order = sorted(arms, key=lambda a: ARMS[a].shards is None or ARMS[a].init is not None)
     if args.step in ("pretrain", "all"):
@@ -538,7 +572,7 @@ def main() -> None:
             pretrain(work, scale, arm)
     if args.step in ("finetune", "all"):
         for arm in order:
-            finetune(work, results, scale, arm, only)
+            finetune(work, results, scale, arm, only, args.lrs)
     if args.step == "representation":
         representation(work, results)
     if args.step in ("report", "all"):
