@@ -378,12 +378,12 @@ class NewWordMiner:
         occurrences.  A name that a number ends (星际争霸2, 魔兽争霸3, 沙尔克04: a sequel, a
         club) holds much of its head's; a number after a free word seldom does (只有1 is 7%
         of 只有, 同比增长2 5% of 同比增长)."""
-        words = run.cands.words
-        check = [i for i in np.flatnonzero(run.alive & ~run.known).tolist()
-                 if trailing_number(words[i]) is not None]
+        splits = {i: split for i in np.flatnonzero(run.alive & ~run.known).tolist()
+                  if (split := trailing_number(run.cands.words[i])) is not None}
         keep = np.ones(len(run.cands), dtype=bool)
-        if check:
-            heads = run.counts.count_texts([trailing_number(words[i])[0] for i in check])
+        if splits:
+            check = list(splits)
+            heads = run.counts.count_texts([head for head, _ in splits.values()])
             keep[check] = run.cands.count[check] >= NUMBER_SHARE * heads
         return keep
 

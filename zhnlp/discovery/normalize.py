@@ -29,9 +29,12 @@ class Cut(Protocol):
 
     def sub(self, repl: str, string: str) -> str: ...
 _RUN_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
-_NUMBER_JOINS = np.array([ord("."), ord(":"), ord("-")], dtype=np.uint32)
-_UNIT_SIGNS = np.array([ord("%"), ord("‰"), ord("°")], dtype=np.uint32)
-_NUMBER_JOIN = re.compile(r"[0-9](?:[.:-][0-9]|[%‰°])")  # texts that hold one: most do not
+# what joins a number's digits (1.85, 0:2, 2-1) and what sign of a unit follows one (25%, 8°C)
+_JOINS, _SIGNS = ".:-", "%‰°"
+_JOIN_CPS = np.array([ord(c) for c in _JOINS], dtype=np.uint32)
+_SIGN_CPS = np.array([ord(c) for c in _SIGNS], dtype=np.uint32)
+# texts that hold either: most do not, and skip the array work
+_NUMBER_JOIN = re.compile(f"[0-9](?:[{re.escape(_JOINS)}][0-9]|[{re.escape(_SIGNS)}])")
 
 
 _UNKNOWN = 255
@@ -131,9 +134,9 @@ def encode(text: str, cut: Cut | None = None) -> tuple[np.ndarray, list[str]]:
     # that ends a name (星际争霸2) and what follows it like a word's start (米床 of 1.8米床)
     if _NUMBER_JOIN.search(text):
         digit = (cps >= 0x30) & (cps <= 0x39)
-        joins = np.flatnonzero(np.isin(cps[1:-1], _NUMBER_JOINS)) + 1
+        joins = np.flatnonzero(np.isin(cps[1:-1], _JOIN_CPS)) + 1
         cls[joins[digit[joins - 1] & digit[joins + 1]]] = _RUN
-        signs = np.flatnonzero(np.isin(cps[1:], _UNIT_SIGNS)) + 1
+        signs = np.flatnonzero(np.isin(cps[1:], _SIGN_CPS)) + 1
         cls[signs[digit[signs - 1]]] = _RUN
     units[cls == _SPLIT] = BOUNDARY
     in_run = cls == _RUN
