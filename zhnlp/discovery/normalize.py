@@ -30,11 +30,11 @@ class Cut(Protocol):
     def sub(self, repl: str, string: str) -> str: ...
 _RUN_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
 # what joins a number's digits (1.85, 0:2, 2-1) and what sign of a unit follows one (25%, 8°C)
-_JOINS, _SIGNS = ".:-", "%‰°"
-_JOIN_CPS = np.array([ord(c) for c in _JOINS], dtype=np.uint32)
+NUMBER_JOINS, _SIGNS = ".:-", "%‰°"
+_JOIN_CPS = np.array([ord(c) for c in NUMBER_JOINS], dtype=np.uint32)
 _SIGN_CPS = np.array([ord(c) for c in _SIGNS], dtype=np.uint32)
 # texts that hold either: most do not, and skip the array work
-_NUMBER_JOIN = re.compile(f"[0-9](?:[{re.escape(_JOINS)}][0-9]|[{re.escape(_SIGNS)}])")
+_NUMBER_JOIN = re.compile(f"[0-9](?:[{re.escape(NUMBER_JOINS)}][0-9]|[{re.escape(_SIGNS)}])")
 
 
 _UNKNOWN = 255

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from zhnlp.discovery.normalize import NUMBER_JOINS
 from zhnlp.errors import InputError
 
 
@@ -193,7 +194,7 @@ def counted_forms(word: str) -> list[str]:
 
 # one or two digits that end a string after a character that is not part of a number or a
 # Latin run (the rules reject longer numbers and decimals at an edge)
-_TRAILING_NUMBER = re.compile(r"(?<=[^0-9A-Za-z.:-])[0-9]{1,2}$")
+_TRAILING_NUMBER = re.compile(rf"(?<=[^0-9A-Za-z{re.escape(NUMBER_JOINS)}])[0-9]{{1,2}}$")
 
 
 def trailing_number(word: str) -> tuple[str, str] | None:
