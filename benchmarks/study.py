@@ -28,8 +28,10 @@ import shlex
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from zhnlp.io import atomic_write, sha256_file
 
@@ -93,6 +95,8 @@ ARMS: dict[str, Arm] = {
     "electra-char-gdes-nodecay": Arm(None, encoder="electra-char-gdes",
                                      finetune_options=("--layer-decay", "1")),
     "mlm-wwm-nodecay": Arm(None, encoder="mlm-wwm", finetune_options=("--layer-decay", "1")),
+    "electra-lexicon-nodecay": Arm(None, encoder="electra-lexicon",
+                                   finetune_options=("--layer-decay", "1")),
     # mlm-wwm's export as it is now: the decay's own baseline where the export that
     # mlm-wwm's rows came from is gone (a pretraining run here is another run)
     "mlm-wwm-rerun": Arm(None, encoder="mlm-wwm", tasks=("cluener",)),
@@ -305,15 +309,41 @@ def finetune(work: Path, results: Path, scale: Scale, arm: str,
     again before each write, so that arms, or one arm's tasks, can be fine-tuned side by
     side).  The main table reads the grid's rows alone (see ``table``)."""
     model = encoder_of(work, scale, arm)
-    for task in scale.tasks:
-        if ARMS[arm].tasks is not None and task.name not in ARMS[arm].tasks or \
-                only is not None and task.name not in only:
-            continue
+    for task in tasks_of(scale, arm, only):
         by_lr = {lr: _finetune_one(work, results, scale, arm, task, model, lr, scale.seeds[0])
                  for lr in (*scale.lrs, *extra_lrs)}
         best = max(by_lr, key=lambda lr: by_lr[lr])
         for seed in scale.seeds[1:]:
             _finetune_one(work, results, scale, arm, task, model, best, seed)
+
+
+def tasks_of(scale: Scale, arm: str, only: set[str] | None) -> list[FinetuneTask]:
+    """The tasks an arm is fine-tuned on: its own list (or every task of the scale), cut
+    to ``only`` if given."""
+    return [t for t in scale.tasks if (ARMS[arm].tasks is None or t.name in ARMS[arm].tasks)
+            and (only is None or t.name in only)]
+
+
+def finetune_longer(work: Path, results: Path, scale: Scale, arm: str, epochs: int,
+                    only: set[str] | None = None) -> None:
+    """Each task (of ``only``) fine-tuned ``epochs`` epochs instead of its own, every seed,
+    at the rate the grid chose at its own epochs: for the arm, or, where the arm has no
+    such rows, for the arm whose encoder it fine-tunes (the grid is not searched again:
+    only the epochs differ from the table's cell).  Work in ``work/epochsN``, rows in
+    ``results/epochsN/finetune-ARM.csv``."""
+    model = encoder_of(work, scale, arm)
+    longer_work, longer_results = work / f"epochs{epochs}", results / f"epochs{epochs}"
+    longer_work.mkdir(parents=True, exist_ok=True)
+    longer_results.mkdir(parents=True, exist_ok=True)
+    chosen = table(read_rows(results), scale.seeds, scale.lrs)
+    for task in tasks_of(scale, arm, only):
+        cell = chosen.get((arm, task.name)) or chosen.get((ARMS[arm].encoder, task.name))
+        if cell is None:
+            sys.exit(f"error: {arm} has no {task.name} rows at {task.epochs} epochs to take "
+                     f"the rate from: run `study.py finetune {arm} --tasks {task.name}` first")
+        for seed in scale.seeds:
+            _finetune_one(longer_work, longer_results, scale, arm,
+                          replace(task, epochs=epochs), model, float(cell["lr"]), seed)
 
 
 def _finetune_one(work: Path, results: Path, scale: Scale, arm: str, task: FinetuneTask,
@@ -330,12 +360,21 @@ def _finetune_one(work: Path, results: Path, scale: Scale, arm: str, task: Finet
     row = dict(zip(("arm", "task", "lr", "seed"), key), metric=found["metric"],
                score=found["mean"], baseline=found["baseline"][found["metric"]],
                epochs=task.epochs, seconds=round(1 / found["throughput"]["train_examples_per_s"]
-                                                 * found["examples"]["train"] * task.epochs))
+                                                 * found["examples"]["train"] * task.epochs),
+               by_epoch=by_epoch(found, seed))
     write_rows(results, arm, [*read_rows(results, arm), row])
     return float(found["mean"])
 
 
-FIELDS = ["arm", "task", "lr", "seed", "metric", "score", "baseline", "epochs", "seconds"]
+def by_epoch(results: dict, seed: int) -> str:
+    """A finetune ``results.json``'s dev score after each epoch of one seed, space-separated."""
+    curve = results["seeds"][str(seed)]["by_epoch"]
+    return " ".join(f"{scores[results['metric']]:.4f}" for scores in curve)
+
+
+# by_epoch: the dev score after each epoch (rows written before 2026-12-07 lack it)
+FIELDS = ["arm", "task", "lr", "seed", "metric", "score", "baseline", "epochs", "seconds",
+          "by_epoch"]
 
 
 def read_rows(results: Path, arm: str | None = None) -> list[dict[str, str]]:
@@ -403,6 +442,52 @@ def _probe_table(rows: list[dict[str, str]], scale: Scale, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _longer_tables(results: Path, scale: Scale, cells: dict[tuple[str, str], dict]) -> None:
+    """``results/epochsN/table.md`` for each ``finetune --epochs N`` run: per (arm, task)
+    the cell at N epochs beside the main table's cell of the same arm at the task's own;
+    ``by-epoch.png``: each arm's dev score after each epoch, mean and range over seeds."""
+    import matplotlib.pyplot as plt
+
+    def cell(c: dict) -> str:
+        return f"{c['mean']:.4f} ± {c['std']:.4f} (n={c['n']})"
+
+    for folder in sorted(results.glob("epochs*")):
+        longer = table(read_rows(folder), scale.seeds)
+        if not longer:
+            continue
+        epochs = folder.name.removeprefix("epochs")
+        lines = [f"| arm | task | lr | {epochs} epochs | the task's own epochs |",
+                 "|---|---|---|---|---|"]
+        for arm, task in sorted(longer, key=lambda k: (list(ARMS).index(k[0]), k[1])):
+            own = cell(cells[arm, task]) if (arm, task) in cells else ""
+            lines.append(f"| {arm} | {task} | {longer[arm, task]['lr']} | "
+                         f"{cell(longer[arm, task])} | {own} |")
+        (folder / "table.md").write_text("\n".join(lines) + "\n")
+        rows = [r for r in read_rows(folder) if r.get("by_epoch")]
+        tasks = sorted({r["task"] for r in rows})
+        if not tasks:
+            continue
+        fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            for arm in [a for a in ARMS if any(r["arm"] == a for r in rows)]:
+                curves = np.array([[float(x) for x in r["by_epoch"].split()] for r in rows
+                                   if (r["arm"], r["task"]) == (arm, task)])
+                if not len(curves):
+                    continue
+                epoch = np.arange(1, curves.shape[1] + 1)
+                line, = ax.plot(epoch, curves.mean(0), marker="o", ms=3,
+                                label=f"{arm} (n={len(curves)})")
+                ax.fill_between(epoch, curves.min(0), curves.max(0), alpha=0.2,
+                                color=line.get_color())
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(f"dev {rows[0]['metric']}")
+            ax.set_title(f"{task}, {epochs} epochs", fontsize=9)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / "by-epoch.png", dpi=120)
+        plt.close(fig)
+
+
 def report(work: Path, results: Path, scale: Scale) -> None:
     """``results/table.md`` (arms x tasks, mean ± std), ``results/table.png`` and the
     pretraining curves of every arm (``curves.png``; their metrics in ``curves/ARM.csv``)."""
@@ -414,6 +499,7 @@ def report(work: Path, results: Path, scale: Scale) -> None:
     rows = read_rows(results)
     cells = table(rows, scale.seeds, scale.lrs)
     _probe_table(rows, scale, results / "lr-probe.md")
+    _longer_tables(results, scale, cells)
     arms = [a for a in ARMS if any(k[0] == a for k in cells)]
     tasks = [t.name for t in scale.tasks if any(k[1] == t.name for k in cells)]
     lines = ["| arm | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
@@ -545,6 +631,9 @@ def main() -> None:
                     default=(), help="finetune: also these learning rates (comma-separated), "
                     "a probe beyond the grid: the table keeps the grid's rows, lr-probe.md "
                     "shows both")
+    ap.add_argument("--epochs", type=int, help="finetune: every task this many epochs "
+                    "instead of its own, at the rate chosen at its own (rows in "
+                    "study/epochsN/)")
     args = ap.parse_args()
     if not (DATA / "vocab").exists():
         sys.exit(f"error: {DATA} is absent: the study needs the real data sets")
@@ -572,7 +661,10 @@ def main() -> None:
             pretrain(work, scale, arm)
     if args.step in ("finetune", "all"):
         for arm in order:
-            finetune(work, results, scale, arm, only, args.lrs)
+            if args.epochs:
+                finetune_longer(work, results, scale, arm, args.epochs, only)
+            else:
+                finetune(work, results, scale, arm, only, args.lrs)
     if args.step == "representation":
         representation(work, results)
     if args.step in ("report", "all"):
