@@ -452,7 +452,8 @@ def _longer_tables(results: Path, scale: Scale, cells: dict[tuple[str, str], dic
         return f"{c['mean']:.4f} ± {c['std']:.4f} (n={c['n']})"
 
     for folder in sorted(results.glob("epochs*")):
-        longer = table(read_rows(folder), scale.seeds)
+        rows = read_rows(folder)
+        longer = table(rows, scale.seeds)
         if not longer:
             continue
         epochs = folder.name.removeprefix("epochs")
@@ -463,7 +464,7 @@ def _longer_tables(results: Path, scale: Scale, cells: dict[tuple[str, str], dic
             lines.append(f"| {arm} | {task} | {longer[arm, task]['lr']} | "
                          f"{cell(longer[arm, task])} | {own} |")
         (folder / "table.md").write_text("\n".join(lines) + "\n")
-        rows = [r for r in read_rows(folder) if r.get("by_epoch")]
+        rows = [r for r in rows if r.get("by_epoch")]
         tasks = sorted({r["task"] for r in rows})
         if not tasks:
             continue
