@@ -650,6 +650,10 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     if args.step in ("pretrain", "finetune") and args.arm is None:
         ap.error(f"{args.step} needs an ARM")
+    if args.epochs and args.lrs:
+        # --epochs reuses the rate the grid chose; a probe's rates would be dropped silently
+        ap.error("--epochs and --lrs: choose one (--epochs fine-tunes at the rate the grid "
+                 "chose at the task's own epochs)")
     arms = [args.arm] if args.arm else list(ARMS)
     if args.step in ("corpus", "all"):
         prepare_corpus(work, scale)
