@@ -126,10 +126,19 @@ def pretrain(data: str | None, model: str, out: str, max_steps: int, batch_size:
     with claim(out, [data], folder=True, lock=first):
         rows = train(cfg, resume=resume, quiet=quiet)
     if rows and not quiet and first:
-        last = rows[-1]
-        click.echo(f"step {int(last['step'])}: loss {last['loss']:.3f}, generator accuracy "
-                   f"{last['mlm_accuracy']:.3f}, discriminator accuracy "
-                   f"{last['rtd_accuracy']:.3f}; {out}/discriminator is ready", err=True)
+        click.echo(_closing_line(rows[-1], out), err=True)
+
+
+def _closing_line(last: dict, out: str) -> str:
+    """The last step's accuracies that the objective has (an MLM run has no discriminator:
+    no "nan" for it) and the encoder to fine-tune: the discriminator where one was trained,
+    else the generator, the masked LM."""
+    shown = [f"{label} accuracy {last[key]:.3f}" for key, label in
+             (("mlm_accuracy", "generator"), ("rtd_accuracy", "discriminator"),
+              ("main_mlm_accuracy", "main MLM")) if not math.isnan(last.get(key, math.nan))]
+    encoder = "discriminator" if os.path.isdir(os.path.join(out, "discriminator")) else "generator"
+    return (f"step {int(last['step'])}: loss {last['loss']:.3f}, {', '.join(shown)}; "
+            f"{out}/{encoder} is ready")
 
 
 def _check_init(init: str, generator: str | None) -> None:

@@ -217,6 +217,21 @@ def test_bad_input_is_refused_before_training(shards, tmp_path):
     assert res.returncode == 1 and "unknown config 'huge'" in res.stderr
 
 
+@pytest.mark.parametrize("objective, encoder, absent",
+                         [("mlm", "generator", "discriminator"), ("electra", "discriminator", "")])
+def test_closing_line_names_the_encoder_the_run_exported(shards, tmp_path, objective, encoder,
+                                                         absent):
+    out = tmp_path / "run"
+    res = zhnlp_here("pretrain", "--data", shards, "--config", "tiny", "--objective", objective,
+                     "--max-steps", "2", "--out", str(out))
+    last = res.stderr.decode().strip().splitlines()[-1]
+    assert res.returncode == 0, last
+    assert last.endswith(f"{out / encoder} is ready") and (out / encoder).is_dir(), last
+    # an MLM run trains no discriminator: no accuracy of it, no folder of it
+    assert "nan" not in last and "generator accuracy" in last
+    assert not absent or (absent not in last and not (out / absent).exists())
+
+
 def test_two_ddp_processes_equal_one_with_the_same_global_batch(shards, tmp_path):
     import csv
     import os
